@@ -1,0 +1,211 @@
+// Package server runs a Skiff control node. Today that is one member of the
+// replicated store: raft over TCP between members, and the store's etcd v3
+// gRPC API (with the members' forwarding service) for clients. The API
+// server, controllers and scheduler join it in later work.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/skiff-sh/skiff/raftstore"
+	"github.com/skiff-sh/skiff/raftstore/etcdapi"
+)
+
+// Config is a control node's configuration. Start from DefaultConfig.
+type Config struct {
+	// Name is the member's name, unique in the cluster.
+	Name string
+	// DataDir holds the raft log and snapshots.
+	DataDir string
+	// RaftAddr is where members reach this one (listen and advertise).
+	RaftAddr string
+	// ClientAddr serves the etcd v3 gRPC API and member forwarding.
+	ClientAddr string
+	// Peers maps every member's name to its raft address, this one
+	// included. Empty means a single-member cluster.
+	Peers map[string]string
+	// Store holds the store's tuning; its Name, Dir, Transport, Bootstrap,
+	// ClientURL and Forwarder are filled in by Run.
+	Store  raftstore.Config
+	Logger *slog.Logger
+	// Ready, if set, is called once the node serves clients.
+	Ready func()
+}
+
+// DefaultConfig returns a single-member node on loopback.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Name:       host,
+		RaftAddr:   "127.0.0.1:2380",
+		ClientAddr: "127.0.0.1:2379",
+		Store:      raftstore.DefaultConfig(),
+		Logger:     slog.Default(),
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.Name == "":
+		return errors.New("server: --name is required")
+	case c.DataDir == "":
+		return errors.New("server: --data-dir is required")
+	case c.RaftAddr == "":
+		return errors.New("server: --raft-addr is required")
+	case c.ClientAddr == "":
+		return errors.New("server: --client-addr is required")
+	}
+	if len(c.Peers) > 0 {
+		addr, ok := c.Peers[c.Name]
+		if !ok {
+			return fmt.Errorf("server: --peers does not name this member %q", c.Name)
+		}
+		if addr != c.RaftAddr {
+			return fmt.Errorf("server: --peers gives %s=%s but --raft-addr is %s", c.Name, addr, c.RaftAddr)
+		}
+	}
+	return nil
+}
+
+// ParsePeers reads "name=host:port,name=host:port".
+func ParsePeers(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		name, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || name == "" || addr == "" {
+			return nil, fmt.Errorf("server: peer %q: want name=host:port", part)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("server: peer %q: %w", part, err)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("server: peer %q named twice", name)
+		}
+		out[name] = addr
+	}
+	return out, nil
+}
+
+// Run serves until ctx ends, then shuts down in order: clients first, then
+// the store.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := cfg.Logger.With("member", cfg.Name)
+	raftLn, err := net.Listen("tcp", cfg.RaftAddr)
+	if err != nil {
+		return fmt.Errorf("server: listen for raft on %s: %w", cfg.RaftAddr, err)
+	}
+	advertise, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+	if err != nil {
+		raftLn.Close()
+		return fmt.Errorf("server: raft address %s: %w", cfg.RaftAddr, err)
+	}
+	trans := raft.NewNetworkTransportWithLogger(&tcpStream{Listener: raftLn, advertise: advertise}, 3, 10*time.Second, raftstore.NewHclog(log.With("component", "raft-transport")))
+	clientLn, err := net.Listen("tcp", cfg.ClientAddr)
+	if err != nil {
+		trans.Close()
+		return fmt.Errorf("server: listen for clients on %s: %w", cfg.ClientAddr, err)
+	}
+
+	fwd := etcdapi.NewForwarder()
+	sc := cfg.Store
+	sc.Name = cfg.Name
+	sc.Dir = cfg.DataDir
+	sc.Transport = trans
+	sc.ClientURL = clientLn.Addr().String()
+	sc.Forwarder = fwd
+	sc.Logger = cfg.Logger
+	sc.Bootstrap, sc.ClusterID = bootstrap(cfg)
+	store, err := raftstore.Open(ctx, sc)
+	if err != nil {
+		clientLn.Close()
+		trans.Close()
+		return err
+	}
+	fwd.SetStore(store)
+	gs := etcdapi.NewServer(store)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- gs.Serve(clientLn) }()
+	log.Info("skiff server: serving", "raft", cfg.RaftAddr, "clients", clientLn.Addr().String(), "peers", len(cfg.Peers), "data", cfg.DataDir)
+	if cfg.Ready != nil {
+		cfg.Ready()
+	}
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("server: serve clients: %w", err)
+	}
+	log.Info("skiff server: shutting down")
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		gs.Stop()
+	}
+	_ = fwd.Close()
+	if cerr := store.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("server: close store: %w", cerr)
+	}
+	return err
+}
+
+// bootstrap is the initial raft configuration and the cluster ID derived
+// from it: every member of a new cluster computes the same ones.
+func bootstrap(cfg Config) ([]raft.Server, uint64) {
+	peers := cfg.Peers
+	if len(peers) == 0 {
+		peers = map[string]string{cfg.Name: cfg.RaftAddr}
+	}
+	names := make([]string, 0, len(peers))
+	for n := range peers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := fnv.New64a()
+	var servers []raft.Server
+	for _, n := range names {
+		servers = append(servers, raft.Server{ID: raft.ServerID(n), Address: raft.ServerAddress(peers[n]), Suffrage: raft.Voter})
+		fmt.Fprintf(h, "%s=%s,", n, peers[n])
+	}
+	return servers, h.Sum64() >> 1
+}
+
+// tcpStream is raft's StreamLayer over a listener we opened ourselves, so a
+// busy port is reported before raft starts.
+type tcpStream struct {
+	net.Listener
+	advertise net.Addr
+}
+
+func (t *tcpStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.Dial("tcp", string(addr))
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	return conn, nil
+}
+
+func (t *tcpStream) Addr() net.Addr { return t.advertise }

@@ -1,0 +1,308 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Store is one member of a replicated store. All methods are safe for
+// concurrent use.
+type Store struct {
+	cfg      Config
+	log      *slog.Logger
+	raft     *raft.Raft
+	fsm      *fsm
+	closers  []io.Closer
+	memberID uint64
+
+	notifyCh    chan bool
+	leaderReady atomic.Bool // leader and every earlier entry applied
+	readCh      chan *readRequest
+	leases      *leaseKeeper
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed sync.Once
+}
+
+// MemberID derives etcd's numeric member ID from a member name.
+func MemberID(name string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(name))
+	return h.Sum64() >> 1 // etcd clients print IDs as signed in places
+}
+
+// Open starts a member: it opens (or creates) its raft state, bootstraps a
+// new cluster if asked and the state is empty, and starts raft.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg:      cfg,
+		log:      cfg.Logger.With("member", cfg.Name),
+		memberID: MemberID(cfg.Name),
+		notifyCh: make(chan bool, 16),
+		readCh:   make(chan *readRequest, 4096),
+	}
+	s.fsm = newFSM(cfg.QuotaBytes, s.log)
+	s.leases = newLeaseKeeper()
+	logs, stable, snaps := cfg.LogStore, cfg.StableStore, cfg.SnapshotStore
+	if cfg.Dir != "" {
+		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("raftstore: create data dir: %w", err)
+		}
+		if logs == nil || stable == nil {
+			bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db"), NoSync: cfg.NoSync})
+			if err != nil {
+				return nil, fmt.Errorf("raftstore: open raft log %s: %w", cfg.Dir, err)
+			}
+			s.closers = append(s.closers, bolt)
+			cached, err := raft.NewLogCache(8192, bolt)
+			if err != nil {
+				s.closeStores()
+				return nil, fmt.Errorf("raftstore: log cache: %w", err)
+			}
+			logs, stable = cached, bolt
+		}
+		if snaps == nil {
+			fs, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, newHclog(s.log.With("component", "snapshots")))
+			if err != nil {
+				s.closeStores()
+				return nil, fmt.Errorf("raftstore: open snapshots %s: %w", cfg.Dir, err)
+			}
+			snaps = fs
+		}
+	}
+	rc := cfg.raftConfig()
+	rc.NotifyCh = s.notifyCh
+	if len(cfg.Bootstrap) > 0 {
+		has, err := raft.HasExistingState(logs, stable, snaps)
+		if err != nil {
+			s.closeStores()
+			return nil, fmt.Errorf("raftstore: inspect raft state: %w", err)
+		}
+		if !has {
+			conf := raft.Configuration{Servers: cfg.Bootstrap}
+			if err := raft.BootstrapCluster(rc, logs, stable, snaps, cfg.Transport, conf); err != nil {
+				s.closeStores()
+				return nil, fmt.Errorf("raftstore: bootstrap: %w", err)
+			}
+		}
+	}
+	r, err := raft.NewRaft(rc, s.fsm, logs, stable, snaps, cfg.Transport)
+	if err != nil {
+		s.closeStores()
+		return nil, fmt.Errorf("raftstore: start raft: %w", err)
+	}
+	s.raft = r
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.goFunc(s.leaderLoop)
+	s.goFunc(s.readLoop)
+	s.goFunc(s.registerMember)
+	return s, nil
+}
+
+func (s *Store) goFunc(fn func(ctx context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn(s.ctx)
+	}()
+}
+
+func (s *Store) closeStores() {
+	for _, c := range s.closers {
+		_ = c.Close()
+	}
+}
+
+// Close stops the member. It does not hand over leadership (see
+// TransferLeadership) and does not remove it from the cluster.
+func (s *Store) Close() error {
+	var err error
+	s.closed.Do(func() {
+		s.cancel()
+		err = s.raft.Shutdown().Error()
+		s.wg.Wait()
+		s.closeStores()
+	})
+	return err
+}
+
+// Name is the member's name.
+func (s *Store) Name() string { return s.cfg.Name }
+
+// ID is the member's etcd member ID.
+func (s *Store) ID() uint64 { return s.memberID }
+
+// Raft exposes the underlying raft node for membership tooling and tests.
+func (s *Store) Raft() *raft.Raft { return s.raft }
+
+// IsLeader reports whether this member is the leader and ready to serve.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader && s.leaderReady.Load() }
+
+// header builds a response header at a revision.
+func (s *Store) header(rev int64) *pb.ResponseHeader {
+	return &pb.ResponseHeader{ClusterId: s.cfg.ClusterID, MemberId: s.memberID, Revision: rev, RaftTerm: s.raft.CurrentTerm()}
+}
+
+// withTimeout applies the default request timeout to a context without one.
+func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.cfg.RequestTimeout)
+}
+
+// propose replicates a request through raft (forwarding it to the leader if
+// needed) and returns the leader's apply result.
+func (s *Store) propose(ctx context.Context, t commandType, req proto.Message) (proto.Message, error) {
+	cmd, err := encodeCommand(t, req)
+	if err != nil {
+		return nil, err
+	}
+	if len(cmd) > s.cfg.MaxRequestBytes {
+		return nil, fmt.Errorf("%w: %d bytes over the %d-byte limit", ErrRequestTooLarge, len(cmd), s.cfg.MaxRequestBytes)
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	for {
+		if s.raft.State() == raft.Leader {
+			res, err := s.applyLocal(ctx, cmd)
+			if !errors.Is(err, ErrNotLeader) {
+				if err != nil {
+					return nil, err
+				}
+				return res.resp, res.err
+			}
+		} else if _, leader := s.raft.LeaderWithID(); leader != "" && leader != raft.ServerID(s.cfg.Name) && s.cfg.Forwarder != nil {
+			data, err := s.cfg.Forwarder.Propose(ctx, leader, cmd)
+			if err == nil {
+				return decodeResult(t, data)
+			}
+			if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) {
+				return nil, err
+			}
+		}
+		// No leader known, or it just changed: nothing was appended, so
+		// trying again is safe.
+		if err := s.waitForLeader(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// waitForLeader sleeps briefly, failing once ctx is done.
+func (s *Store) waitForLeader(ctx context.Context) error {
+	t := time.NewTimer(10 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-s.ctx.Done():
+		return ErrStopped
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("%w: no leader", ErrTimeout)
+		}
+		return ctx.Err()
+	}
+}
+
+// applyLocal appends a command on this member, which must be the leader.
+func (s *Store) applyLocal(ctx context.Context, cmd []byte) (*applyResult, error) {
+	timeout := s.cfg.RequestTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := s.raft.Apply(cmd, timeout)
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader):
+			return nil, ErrNotLeader
+		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			// The entry may or may not commit: the outcome is unknown.
+			return nil, ErrLeaderChanged
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return nil, ErrStopped
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			return nil, ErrTimeout
+		}
+		return nil, fmt.Errorf("raftstore: apply: %w", err)
+	}
+	res, ok := f.Response().(*applyResult)
+	if !ok {
+		return nil, fmt.Errorf("raftstore: apply: unexpected response %T", f.Response())
+	}
+	return res, nil
+}
+
+// LeaderPropose is the leader's side of Forwarder.Propose.
+func (s *Store) LeaderPropose(ctx context.Context, cmd []byte) ([]byte, error) {
+	if s.raft.State() != raft.Leader {
+		return nil, ErrNotLeader
+	}
+	if len(cmd) > s.cfg.MaxRequestBytes {
+		return nil, ErrRequestTooLarge
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	res, err := s.applyLocal(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return encodeResult(*res)
+}
+
+// waitApplied blocks until this member has applied index idx.
+func (s *Store) waitApplied(ctx context.Context, idx uint64) error {
+	for {
+		ch := s.fsm.changed()
+		if s.fsm.applied.Load() >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-s.ctx.Done():
+			return ErrStopped
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for index %d (applied %d)", ErrTimeout, idx, s.fsm.applied.Load())
+		}
+	}
+}
+
+// AppliedIndex is the raft index of the last entry applied to the state.
+func (s *Store) AppliedIndex() uint64 { return s.fsm.applied.Load() }
+
+// Rev is the current revision of the local replica.
+func (s *Store) Rev() int64 {
+	var rev int64
+	s.fsm.read(func(kv *mvccStore) { rev = kv.Rev() })
+	return rev
+}
+
+// StateHash is a digest of the local replica's state and the index it was
+// taken at; replicas at the same index must have equal hashes.
+func (s *Store) StateHash() (hash uint64, applied uint64) {
+	s.fsm.mu.RLock()
+	frozen := s.fsm.kv.Freeze()
+	applied = s.fsm.applied.Load()
+	s.fsm.mu.RUnlock()
+	return frozen.Hash(), applied
+}

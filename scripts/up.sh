@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# make up: a three-member Skiff store on loopback, with its data under $1.
+# The node side (pods, networking, hello-world) comes with later work; today
+# `make up` starts the store that everything else will stand on.
+set -euo pipefail
+data=${1:-.data}
+bin=${SKIFF_BIN:-bin/skiff}
+mkdir -p "$data"
+peers="n1=127.0.0.1:23801,n2=127.0.0.1:23802,n3=127.0.0.1:23803"
+for i in 1 2 3; do
+	if [[ -f "$data/n$i.pid" ]] && kill -0 "$(cat "$data/n$i.pid")" 2>/dev/null; then
+		echo "n$i already running (pid $(cat "$data/n$i.pid"))"
+		continue
+	fi
+	setsid "$bin" server --name "n$i" --data-dir "$data/n$i" \
+		--raft-addr "127.0.0.1:2380$i" --client-addr "127.0.0.1:2379$i" \
+		--peers "$peers" >"$data/n$i.log" 2>&1 </dev/null &
+	echo $! >"$data/n$i.pid"
+done
+endpoints=127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793
+for _ in $(seq 50); do
+	if ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint health >/dev/null 2>&1; then
+		ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint status -w table
+		echo "Skiff store is up: etcdctl --endpoints $endpoints ...  (logs in $data/n*.log; make down stops it)"
+		exit 0
+	fi
+	sleep 0.2
+done
+echo "store did not become healthy; see $data/n*.log" >&2
+exit 1

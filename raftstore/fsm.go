@@ -23,11 +23,12 @@ import (
 // table. Raft is its only writer (ApplyBatch, Restore); reads take the read
 // lock. Every batch applied wakes watchers and applied-index waiters.
 type fsm struct {
-	mu      sync.RWMutex
-	kv      *mvcc.Store
-	members map[string]*pb.Member // by name (raft server ID)
-	quota   int64
-	log     *slog.Logger
+	mu        sync.RWMutex
+	kv        *mvcc.Store
+	members   map[string]*pb.Member // by name (raft server ID)
+	quota     int64
+	maxTxnOps int
+	log       *slog.Logger
 
 	applied atomic.Uint64 // last raft index applied
 
@@ -35,8 +36,10 @@ type fsm struct {
 	changedCh chan struct{} // closed and replaced after every applied batch
 }
 
-func newFSM(quota int64, log *slog.Logger) *fsm {
-	return &fsm{kv: mvcc.New(quota), members: map[string]*pb.Member{}, quota: quota, log: log, changedCh: make(chan struct{})}
+func newFSM(quota int64, maxTxnOps int, log *slog.Logger) *fsm {
+	f := &fsm{kv: mvcc.New(quota), members: map[string]*pb.Member{}, quota: quota, maxTxnOps: maxTxnOps, log: log, changedCh: make(chan struct{})}
+	f.kv.SetMaxTxnOps(maxTxnOps)
+	return f
 }
 
 // changed returns a channel closed at the next applied batch.
@@ -185,6 +188,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
+	kv.SetMaxTxnOps(f.maxTxnOps)
 	f.mu.Lock()
 	f.kv = kv
 	f.members = members

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -33,8 +34,14 @@ func toSlogLevel(level hclog.Level) slog.Level {
 }
 
 func (h *slogHclog) Log(level hclog.Level, msg string, args ...any) {
-	// hashicorp/raft logs each dropped heartbeat at error level and every
-	// election at info; demote the noisiest to keep logs readable.
+	for i, a := range args {
+		// hclog.Fmt defers formatting to the logger.
+		if f, ok := a.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				args[i] = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+	}
 	h.l.Log(context.Background(), toSlogLevel(level), msg, args...)
 }
 func (h *slogHclog) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }

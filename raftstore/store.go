@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -60,7 +61,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		notifyCh: make(chan bool, 16),
 		readCh:   make(chan *readRequest, 4096),
 	}
-	s.fsm = newFSM(cfg.QuotaBytes, s.log)
+	s.fsm = newFSM(cfg.QuotaBytes, cfg.MaxTxnOps, s.log)
 	s.leases = newLeaseKeeper()
 	logs, stable, snaps := cfg.LogStore, cfg.StableStore, cfg.SnapshotStore
 	if cfg.Dir != "" {
@@ -68,7 +69,18 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("raftstore: create data dir: %w", err)
 		}
 		if logs == nil || stable == nil {
-			bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db"), NoSync: cfg.NoSync})
+			bolt, err := raftboltdb.New(raftboltdb.Options{
+				Path:   filepath.Join(cfg.Dir, "raft.db"),
+				NoSync: cfg.NoSync,
+				// As etcd opens its bbolt: the freelist is rebuilt on open
+				// instead of written at every commit (log truncation after
+				// snapshots frees many pages) and kept as a hash map.
+				BoltOptions: &bbolt.Options{
+					Timeout:        time.Second,
+					NoFreelistSync: true,
+					FreelistType:   bbolt.FreelistMapType,
+				},
+			})
 			if err != nil {
 				return nil, fmt.Errorf("raftstore: open raft log %s: %w", cfg.Dir, err)
 			}

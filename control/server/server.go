@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,10 +88,11 @@ func ParsePeers(s string) (map[string]string, error) {
 	}
 	for _, part := range strings.Split(s, ",") {
 		name, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		name, addr = strings.TrimSpace(name), strings.TrimSpace(addr)
 		if !ok || name == "" || addr == "" {
 			return nil, fmt.Errorf("server: peer %q: want name=host:port", part)
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
+		if err := checkHostPort(addr); err != nil {
 			return nil, fmt.Errorf("server: peer %q: %w", part, err)
 		}
 		if _, dup := out[name]; dup {
@@ -99,6 +101,22 @@ func ParsePeers(s string) (map[string]string, error) {
 		out[name] = addr
 	}
 	return out, nil
+}
+
+// checkHostPort accepts host:port with a host and a port in 1..65535.
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" {
+		return fmt.Errorf("address %q has no host", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("address %q: port must be a number from 1 to 65535", addr)
+	}
+	return nil
 }
 
 // Run serves until ctx ends, then shuts down in order: clients first, then
@@ -129,7 +147,7 @@ func Run(ctx context.Context, cfg Config) error {
 	sc.Name = cfg.Name
 	sc.Dir = cfg.DataDir
 	sc.Transport = trans
-	sc.ClientURL = clientLn.Addr().String()
+	sc.ClientURL = "http://" + clientLn.Addr().String()
 	sc.Forwarder = fwd
 	sc.Logger = cfg.Logger
 	sc.Bootstrap, sc.ClusterID = bootstrap(cfg)
@@ -154,11 +172,14 @@ func Run(ctx context.Context, cfg Config) error {
 		err = fmt.Errorf("server: serve clients: %w", err)
 	}
 	log.Info("skiff server: shutting down")
+	// Unary calls get a moment to finish; watch and keep-alive streams
+	// never end by themselves, so then they are cut and clients resume on
+	// another member.
 	stopped := make(chan struct{})
 	go func() { gs.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Second):
 		gs.Stop()
 	}
 	_ = fwd.Close()

@@ -122,6 +122,7 @@ func stepCtx(t *testing.T) context.Context {
 
 // checkGoroutines fails the test if goroutines it started are still running
 // a few seconds after its cleanups. Call it first, so its cleanup runs last.
+// (goleak would do, but is not a requirement of the module.)
 func checkGoroutines(t *testing.T) {
 	t.Helper()
 	before := map[string]bool{}
@@ -133,7 +134,7 @@ func checkGoroutines(t *testing.T) {
 		for {
 			var leaked []string
 			for _, g := range goroutines() {
-				if !before[g.id] && !ignoredGoroutine(g.stack) {
+				if !before[g.id] {
 					leaked = append(leaked, g.stack)
 				}
 			}
@@ -172,20 +173,4 @@ func goroutines() []goroutine {
 		out = append(out, goroutine{id: string(m[1]), stack: string(block)})
 	}
 	return out
-}
-
-// ignoredGoroutine recognises the checker itself and process-wide
-// goroutines that libraries start once and keep.
-func ignoredGoroutine(stack string) bool {
-	for _, s := range []string{
-		"raftstore/etcdapi.goroutines(",
-		"testing.(*T).Run(",
-		"testing.tRunner.func1(",
-		"runtime.goexit0",
-	} {
-		if strings.Contains(stack, s) {
-			return true
-		}
-	}
-	return false
 }

@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"math"
+	"runtime"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -58,6 +59,9 @@ func ServerOptions(store *raftstore.Store) []grpc.ServerOption {
 		grpc.MaxRecvMsgSize(store.MaxRequestBytes() + RequestOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
+		// Reuse a pool of goroutines for incoming calls instead of one new
+		// goroutine (and stack growth) per call.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
 }

@@ -10,8 +10,8 @@
 // revision work until then.
 //
 // A Store is not safe for concurrent writers: the raft FSM is its only writer
-// and holds the write lock; readers may run concurrently under the read lock
-// (see Store.View). Every method is deterministic: the same requests applied
+// and holds its write lock; readers may run concurrently with each other under
+// its read lock (raftstore's fsm.read). Every method is deterministic: the same requests applied
 // in the same order give the same state on every replica, byte for byte, which
 // Hash checks.
 package mvcc

@@ -69,6 +69,7 @@ type Store struct {
 	histStart int64
 	size      int64
 	quota     int64
+	maxTxnOps int
 	leases    map[int64]*Lease
 	// freezeMu serialises Freeze, which callers run as readers but which
 	// swaps the key tree's copy-on-write context.
@@ -127,6 +128,11 @@ func (s *Store) SetQuota(q int64) {
 	}
 	s.quota = q
 }
+
+// SetMaxTxnOps sets the limit on operations per transaction branch (0 means
+// DefaultMaxTxnOps). Like the quota it is configuration: every replica must
+// be given the same value.
+func (s *Store) SetMaxTxnOps(n int) { s.maxTxnOps = n }
 
 // KeyCount is the number of keys with at least one retained version.
 func (s *Store) KeyCount() int { return s.keys.Len() }

@@ -219,7 +219,7 @@ func branchWrites(ops []*pb.RequestOp) (map[string]struct{}, []keyRange, error) 
 // operations run at one new revision if any of them writes. Either every write
 // applies or, when a check fails, none does.
 func (s *Store) Txn(req *pb.TxnRequest) (*pb.TxnResponse, error) {
-	if err := ValidateTxn(req, 0); err != nil {
+	if err := ValidateTxn(req, s.maxTxnOps); err != nil {
 		return nil, err
 	}
 	path := s.txnPath(req, nil)
@@ -412,7 +412,7 @@ func cmpInt(a, b int64) int {
 // ReadTxn runs a transaction that has no writes (the caller checked) against
 // the current state, without a writer: safe under a read lock.
 func (s *Store) ReadTxn(req *pb.TxnRequest) (*pb.TxnResponse, error) {
-	if err := ValidateTxn(req, 0); err != nil {
+	if err := ValidateTxn(req, s.maxTxnOps); err != nil {
 		return nil, err
 	}
 	path := s.txnPath(req, nil)

@@ -26,6 +26,7 @@ const (
 	cmdLeaseRevoke commandType = 6 // pb.LeaseRevokeRequest
 	cmdSetMember   commandType = 7 // pb.Member: a member's name and URLs
 	cmdBarrier     commandType = 8 // emptypb.Empty: a new leader's first entry, see runLeader
+	cmdBatch       commandType = 9 // several commands in one entry, see batch.go
 )
 
 func (t commandType) String() string {
@@ -46,6 +47,8 @@ func (t commandType) String() string {
 		return "set-member"
 	case cmdBarrier:
 		return "barrier"
+	case cmdBatch:
+		return "batch"
 	}
 	return fmt.Sprintf("unknown(%d)", byte(t))
 }
@@ -124,10 +127,12 @@ func decodeCommand(data []byte) (commandType, proto.Message, error) {
 	return t, req, nil
 }
 
-// applyResult is what Apply returns for one entry.
+// applyResult is what Apply returns for one command; for a batch entry,
+// batch holds one result per command in it.
 type applyResult struct {
-	resp proto.Message
-	err  error
+	resp  proto.Message
+	err   error
+	batch []applyResult
 }
 
 // encodeResult frames a result for forwarding to the member that proposed

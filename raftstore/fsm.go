@@ -79,6 +79,22 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 }
 
 func (f *fsm) applyCommand(data []byte) applyResult {
+	if len(data) > 0 && commandType(data[0]) == cmdBatch {
+		cmds, err := decodeBatch(data)
+		if err != nil {
+			f.log.Error("raftstore: rejected log entry", "type", cmdBatch, "err", err)
+			return applyResult{err: err}
+		}
+		out := applyResult{batch: make([]applyResult, len(cmds))}
+		for i, c := range cmds {
+			if len(c) > 0 && commandType(c[0]) == cmdBatch {
+				out.batch[i] = applyResult{err: fmt.Errorf("%w: nested batch", ErrCorruptCommand)}
+				continue
+			}
+			out.batch[i] = f.applyCommand(c)
+		}
+		return out
+	}
 	t, req, err := decodeCommand(data)
 	if err != nil {
 		f.log.Error("raftstore: rejected log entry", "type", t, "err", err)
@@ -87,13 +103,13 @@ func (f *fsm) applyCommand(data []byte) applyResult {
 	switch r := req.(type) {
 	case *pb.PutRequest:
 		resp, err := f.kv.Put(r)
-		return applyResult{resp, err}
+		return applyResult{resp: resp, err: err}
 	case *pb.DeleteRangeRequest:
 		resp, err := f.kv.DeleteRange(r)
-		return applyResult{resp, err}
+		return applyResult{resp: resp, err: err}
 	case *pb.TxnRequest:
 		resp, err := f.kv.Txn(r)
-		return applyResult{resp, err}
+		return applyResult{resp: resp, err: err}
 	case *pb.CompactionRequest:
 		if err := f.kv.Compact(r.Revision); err != nil {
 			return applyResult{err: err}

@@ -33,6 +33,8 @@ type Store struct {
 	notifyCh    chan bool
 	leaderReady atomic.Bool // leader and every earlier entry applied
 	readCh      chan *readRequest
+	proposeCh   chan *proposal
+	batches     sync.WaitGroup // waiters of raft entries in flight
 	leases      *leaseKeeper
 
 	ctx    context.Context
@@ -55,11 +57,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		cfg:      cfg,
-		log:      cfg.Logger.With("member", cfg.Name),
-		memberID: MemberID(cfg.Name),
-		notifyCh: make(chan bool, 16),
-		readCh:   make(chan *readRequest, 4096),
+		cfg:       cfg,
+		log:       cfg.Logger.With("member", cfg.Name),
+		memberID:  MemberID(cfg.Name),
+		notifyCh:  make(chan bool, 16),
+		readCh:    make(chan *readRequest, 4096),
+		proposeCh: make(chan *proposal, 4096),
 	}
 	s.fsm = newFSM(cfg.QuotaBytes, cfg.MaxTxnOps, s.log)
 	s.leases = newLeaseKeeper()
@@ -126,6 +129,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.goFunc(s.leaderLoop)
 	s.goFunc(s.readLoop)
+	s.goFunc(s.proposeLoop)
 	s.goFunc(s.registerMember)
 	return s, nil
 }
@@ -152,6 +156,7 @@ func (s *Store) Close() error {
 		s.cancel()
 		err = s.raft.Shutdown().Error()
 		s.wg.Wait()
+		s.batches.Wait()
 		s.closeStores()
 	})
 	return err
@@ -235,34 +240,6 @@ func (s *Store) waitForLeader(ctx context.Context) error {
 		}
 		return ctx.Err()
 	}
-}
-
-// applyLocal appends a command on this member, which must be the leader.
-func (s *Store) applyLocal(ctx context.Context, cmd []byte) (*applyResult, error) {
-	timeout := s.cfg.RequestTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	f := s.raft.Apply(cmd, timeout)
-	if err := f.Error(); err != nil {
-		switch {
-		case errors.Is(err, raft.ErrNotLeader):
-			return nil, ErrNotLeader
-		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-			// The entry may or may not commit: the outcome is unknown.
-			return nil, ErrLeaderChanged
-		case errors.Is(err, raft.ErrRaftShutdown):
-			return nil, ErrStopped
-		case errors.Is(err, raft.ErrEnqueueTimeout):
-			return nil, ErrTimeout
-		}
-		return nil, fmt.Errorf("raftstore: apply: %w", err)
-	}
-	res, ok := f.Response().(*applyResult)
-	if !ok {
-		return nil, fmt.Errorf("raftstore: apply: unexpected response %T", f.Response())
-	}
-	return res, nil
 }
 
 // LeaderPropose is the leader's side of Forwarder.Propose.

@@ -2,7 +2,6 @@ package etcdapi
 
 import (
 	"math"
-	"runtime"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -29,6 +28,9 @@ const RequestOverheadBytes = 512 * 1024
 // DefaultProgressNotifyInterval is how often a watch created with
 // progress_notify hears of progress while idle (etcd's default).
 const DefaultProgressNotifyInterval = 10 * time.Minute
+
+// streamWorkers is the size of the gRPC server's goroutine pool.
+const streamWorkers = 256
 
 // Option adjusts the services Register installs.
 type Option func(*options)
@@ -59,9 +61,11 @@ func ServerOptions(store *raftstore.Store) []grpc.ServerOption {
 		grpc.MaxRecvMsgSize(store.MaxRequestBytes() + RequestOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
-		// Reuse a pool of goroutines for incoming calls instead of one new
-		// goroutine (and stack growth) per call.
-		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		// Serve calls on a pool of long-lived goroutines: a new goroutine per
+		// call grows its stack on every call (measured: 11% of the leader's
+		// CPU at 64 clients). The pool covers a few hundred concurrent
+		// calls; past it grpc spawns goroutines as usual.
+		grpc.NumStreamWorkers(streamWorkers),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
 }

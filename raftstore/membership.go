@@ -36,6 +36,10 @@ type Server struct {
 	RaftAddr  string
 	ClientURL string
 	Voter     bool
+	// LastContact is when the member last answered this one's
+	// AppendEntries: known on the leader only (zero elsewhere, and for the
+	// leader itself).
+	LastContact time.Time
 }
 
 // Status reports this member's raft state and its view of the membership.
@@ -77,6 +81,9 @@ func (s *Store) Servers(ctx context.Context) ([]Server, error) {
 	var out []Server
 	for _, srv := range f.Configuration().Servers {
 		sv := Server{Name: string(srv.ID), ID: MemberID(string(srv.ID)), RaftAddr: string(srv.Address), Voter: srv.Suffrage == raft.Voter}
+		if s.raft.State() == raft.Leader && srv.ID != raft.ServerID(s.cfg.Name) {
+			sv.LastContact, _ = s.trans.lastContact(srv.ID)
+		}
 		if m, ok := s.fsm.member(string(srv.ID)); ok && len(m.ClientURLs) > 0 {
 			sv.ClientURL = m.ClientURLs[0]
 		}

@@ -26,6 +26,7 @@ type Store struct {
 	cfg      Config
 	log      *slog.Logger
 	raft     *raft.Raft
+	trans    *contactTransport
 	fsm      *fsm
 	closers  []io.Closer
 	memberID uint64
@@ -120,7 +121,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			}
 		}
 	}
-	r, err := raft.NewRaft(rc, s.fsm, logs, stable, snaps, cfg.Transport)
+	if _, ok := cfg.Transport.(raft.WithPreVote); !ok {
+		// The wrapper below always offers pre-vote; keep raft from using
+		// it when the real transport cannot.
+		rc.PreVoteDisabled = true
+	}
+	s.trans = newContactTransport(cfg.Transport)
+	r, err := raft.NewRaft(rc, s.fsm, logs, stable, snaps, s.trans)
 	if err != nil {
 		s.closeStores()
 		return nil, fmt.Errorf("raftstore: start raft: %w", err)
@@ -196,6 +203,17 @@ func (s *Store) propose(ctx context.Context, t commandType, req proto.Message) (
 	}
 	if len(cmd) > s.cfg.MaxRequestBytes {
 		return nil, fmt.Errorf("%w: %d bytes over the %d-byte limit", ErrRequestTooLarge, len(cmd), s.cfg.MaxRequestBytes)
+	}
+	if s.raft.State() == raft.Leader {
+		// The common case needs no deadline of its own: raft answers every
+		// entry it accepts (applied, leadership lost, or shut down).
+		res, err := s.applyLocal(ctx, cmd)
+		if !errors.Is(err, ErrNotLeader) {
+			if err != nil {
+				return nil, err
+			}
+			return res.resp, res.err
+		}
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()

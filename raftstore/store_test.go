@@ -231,3 +231,67 @@ func TestBadInputAppliesNothing(t *testing.T) {
 		t.Fatalf("revision moved from %d to %d on rejected requests", rev, got)
 	}
 }
+
+func TestStatusReportsLastContactPerPeer(t *testing.T) {
+	c := storetest.New(t, 3, nil)
+	l := c.Nodes[c.Leader()].Store()
+	time.Sleep(100 * time.Millisecond) // a few heartbeats
+	st, err := l.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Role != "Leader" || st.Leader != l.Name() || st.CommitIndex == 0 || st.AppliedIndex == 0 || st.Term == 0 {
+		t.Fatalf("leader status: %+v", st)
+	}
+	if len(st.Servers) != 3 {
+		t.Fatalf("servers: %+v", st.Servers)
+	}
+	for _, sv := range st.Servers {
+		age := time.Since(sv.LastContact)
+		switch {
+		case sv.Name == l.Name() && !sv.LastContact.IsZero():
+			t.Errorf("leader reports contact with itself: %v", sv.LastContact)
+		case sv.Name != l.Name() && age > time.Second:
+			t.Errorf("%s: last contact %v ago", sv.Name, age)
+		}
+	}
+	// A follower cut off stops answering: its last contact ages.
+	f := (c.Leader() + 1) % 3
+	c.Isolate(f)
+	time.Sleep(400 * time.Millisecond)
+	st, err = l.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sv := range st.Servers {
+		if sv.Name == c.Nodes[f].Name && time.Since(sv.LastContact) < 300*time.Millisecond {
+			t.Errorf("isolated %s still in contact: %v ago", sv.Name, time.Since(sv.LastContact))
+		}
+	}
+}
+
+func TestQuotaRejectsWritesUntilCompaction(t *testing.T) {
+	c := storetest.New(t, 1, func(cfg *raftstore.Config) { cfg.QuotaBytes = 64 << 10 })
+	s := c.Nodes[0].Store()
+	value := string(make([]byte, 1024))
+	var last int64
+	for i := 0; ; i++ {
+		resp, err := s.Put(t.Context(), &pb.PutRequest{Key: []byte("k"), Value: []byte(value)})
+		if errors.Is(err, raftstore.ErrNoSpace) {
+			break
+		}
+		if err != nil || i > 1000 {
+			t.Fatalf("put %d: %v", i, err)
+		}
+		last = resp.Header.Revision
+	}
+	if got := s.Rev(); got != last {
+		t.Fatalf("a rejected put moved the revision from %d to %d", last, got)
+	}
+	if _, err := s.Compact(t.Context(), &pb.CompactionRequest{Revision: last}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(t.Context(), &pb.PutRequest{Key: []byte("k"), Value: []byte(value)}); err != nil {
+		t.Fatalf("put after compaction freed space: %v", err)
+	}
+}

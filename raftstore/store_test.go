@@ -295,3 +295,70 @@ func TestQuotaRejectsWritesUntilCompaction(t *testing.T) {
 		t.Fatalf("put after compaction freed space: %v", err)
 	}
 }
+
+func TestMembershipChanges(t *testing.T) {
+	c := storetest.New(t, 3, nil)
+	l := c.Nodes[c.Leader()].Store()
+	put(t, l, "before", "1")
+	n := c.AddNode()
+	newcomer := c.Nodes[n]
+	if err := l.AddNonvoter(t.Context(), newcomer.Name, string(newcomer.Addr)); err != nil {
+		t.Fatalf("add nonvoter: %v", err)
+	}
+	voter := func(name string) (bool, bool) {
+		servers, err := l.Servers(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sv := range servers {
+			if sv.Name == name {
+				return sv.Voter, true
+			}
+		}
+		return false, false
+	}
+	if v, ok := voter(newcomer.Name); !ok || v {
+		t.Fatalf("after AddNonvoter: member=%v voter=%v", ok, v)
+	}
+	// The nonvoter replicates: it converges with the others and serves reads.
+	c.WaitConverged(5 * time.Second)
+	if resp := get(t, newcomer.Store(), "before", true); len(resp.Kvs) != 1 {
+		t.Fatalf("nonvoter has not replicated the state")
+	}
+	if err := l.AddVoter(t.Context(), newcomer.Name, string(newcomer.Addr)); err != nil {
+		t.Fatalf("promote: %v", err)
+	}
+	if v, _ := voter(newcomer.Name); !v {
+		t.Fatalf("promoted member is not a voter")
+	}
+	// Hand leadership to the newcomer, then remove the old leader.
+	if err := l.TransferLeadership(t.Context(), newcomer.Name); err != nil {
+		t.Fatalf("transfer leadership: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !newcomer.Store().IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not become leader", newcomer.Name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := l.AddVoter(t.Context(), "x", "y"); !errors.Is(err, raftstore.ErrNotLeader) {
+		t.Fatalf("membership change on a follower: %v", err)
+	}
+	if err := newcomer.Store().RemoveServer(t.Context(), l.Name()); err != nil {
+		t.Fatalf("remove old leader: %v", err)
+	}
+	members, err := newcomer.Store().MemberList(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(members.Members) != 3 {
+		t.Fatalf("after removal: %d members", len(members.Members))
+	}
+	for _, m := range members.Members {
+		if m.Name == l.Name() {
+			t.Fatalf("removed member %s still listed", m.Name)
+		}
+	}
+	put(t, newcomer.Store(), "after", "2")
+}

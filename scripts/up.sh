@@ -18,9 +18,12 @@ for i in 1 2 3; do
 	echo $! >"$data/n$i.pid"
 done
 endpoints=127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793
-for _ in $(seq 50); do
-	if ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint health >/dev/null 2>&1; then
-		ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint status -w table
+for _ in $(seq 100); do
+	if grep -q "raftstore: leader ready" "$data"/n*.log 2>/dev/null; then
+		if command -v etcdctl >/dev/null; then
+			ETCDCTL_API=3 etcdctl --endpoints "$endpoints" put skiff/hello "$(date -u +%FT%TZ)" >/dev/null
+			ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint status -w table
+		fi
 		echo "Skiff store is up: etcdctl --endpoints $endpoints ...  (logs in $data/n*.log; make down stops it)"
 		exit 0
 	fi

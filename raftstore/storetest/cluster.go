@@ -107,6 +107,22 @@ func (c *Cluster) connectAll() {
 	}
 }
 
+// AddNode starts a new member with empty state and no bootstrap
+// configuration: it waits for a leader to add it (Store.AddVoter or
+// AddNonvoter). It returns the member's index.
+func (c *Cluster) AddNode() int {
+	c.t.Helper()
+	nd := &Node{Name: fmt.Sprintf("n%d", len(c.Nodes)+1), logs: raft.NewInmemStore(), snaps: raft.NewInmemSnapshotStore()}
+	nd.Addr, nd.trans = raft.NewInmemTransport("")
+	c.mu.Lock()
+	c.Nodes = append(c.Nodes, nd)
+	c.connectAll()
+	c.mu.Unlock()
+	i := len(c.Nodes) - 1
+	c.start(i, nil)
+	return i
+}
+
 // Close stops every running member.
 func (c *Cluster) Close() {
 	for i := range c.Nodes {

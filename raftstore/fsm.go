@@ -103,13 +103,22 @@ func (f *fsm) applyCommand(data []byte) applyResult {
 	switch r := req.(type) {
 	case *pb.PutRequest:
 		resp, err := f.kv.Put(r)
-		return applyResult{resp: resp, err: err}
+		if err != nil {
+			return applyResult{err: err}
+		}
+		return applyResult{resp: resp}
 	case *pb.DeleteRangeRequest:
 		resp, err := f.kv.DeleteRange(r)
-		return applyResult{resp: resp, err: err}
+		if err != nil {
+			return applyResult{err: err}
+		}
+		return applyResult{resp: resp}
 	case *pb.TxnRequest:
 		resp, err := f.kv.Txn(r)
-		return applyResult{resp: resp, err: err}
+		if err != nil {
+			return applyResult{err: err}
+		}
+		return applyResult{resp: resp}
 	case *pb.CompactionRequest:
 		if err := f.kv.Compact(r.Revision); err != nil {
 			return applyResult{err: err}

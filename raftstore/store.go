@@ -268,6 +268,11 @@ func (s *Store) LeaderPropose(ctx context.Context, cmd []byte) ([]byte, error) {
 	if len(cmd) > s.cfg.MaxRequestBytes {
 		return nil, ErrRequestTooLarge
 	}
+	// Append only what a member's propose would: one known command, never
+	// a batch (those are the leader's own framing).
+	if _, _, err := decodeCommand(cmd); err != nil {
+		return nil, err
+	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	res, err := s.applyLocal(ctx, cmd)

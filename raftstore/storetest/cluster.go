@@ -59,6 +59,7 @@ func TestConfig() raftstore.Config {
 // each member's config. Everything stops at test cleanup.
 func New(t testing.TB, n int, conf func(*raftstore.Config)) *Cluster {
 	t.Helper()
+	CheckGoroutines(t)
 	c := &Cluster{t: t, Net: raftstore.NewInmemNetwork(), conf: conf, cut: map[[2]int]bool{}}
 	var servers []raft.Server
 	for i := range n {

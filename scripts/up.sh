@@ -13,18 +13,20 @@ for i in 1 2 3; do
 		continue
 	fi
 	setsid "$bin" server --name "n$i" --data-dir "$data/n$i" \
-		--raft-addr "127.0.0.1:2380$i" --client-addr "127.0.0.1:2379$i" \
+		--raft-addr "127.0.0.1:2380$i" --client-addr "127.0.0.1:2379$i" --api-addr "127.0.0.1:644$((i + 2))" \
 		--peers "$peers" >"$data/n$i.log" 2>&1 </dev/null &
 	echo $! >"$data/n$i.pid"
 done
 endpoints=127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793
 for _ in $(seq 100); do
-	if grep -q "raftstore: leader ready" "$data"/n*.log 2>/dev/null; then
+	if grep -q "API serving" "$data"/n1.log 2>/dev/null; then
 		if command -v etcdctl >/dev/null; then
 			ETCDCTL_API=3 etcdctl --endpoints "$endpoints" put skiff/hello "$(date -u +%FT%TZ)" >/dev/null
 			ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint status -w table
 		fi
 		echo "Skiff store is up: etcdctl --endpoints $endpoints ...  (logs in $data/n*.log; make down stops it)"
+		echo "Kubernetes API (health and version so far): kubectl --kubeconfig $data/n1/kubeconfig version"
+		kubectl --kubeconfig "$data/n1/kubeconfig" version 2>/dev/null || true
 		exit 0
 	fi
 	sleep 0.2

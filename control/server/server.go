@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/skiff-sh/skiff/control/apiserver"
+	"github.com/skiff-sh/skiff/control/pki"
 	"github.com/skiff-sh/skiff/raftstore"
 	"github.com/skiff-sh/skiff/raftstore/etcdapi"
 )
@@ -33,6 +36,11 @@ type Config struct {
 	RaftAddr string
 	// ClientAddr serves the etcd v3 gRPC API and member forwarding.
 	ClientAddr string
+	// APIAddr serves the Kubernetes API over HTTPS (port 0: any free port;
+	// the kubeconfig names the one chosen).
+	APIAddr string
+	// Version is Skiff's build version, reported by /version.
+	Version string
 	// Peers maps every member's name to its raft address, this one
 	// included. Empty means a single-member cluster.
 	Peers map[string]string
@@ -51,6 +59,8 @@ func DefaultConfig() Config {
 		Name:       host,
 		RaftAddr:   "127.0.0.1:2380",
 		ClientAddr: "127.0.0.1:2379",
+		APIAddr:    "127.0.0.1:6443",
+		Version:    "dev",
 		Store:      raftstore.DefaultConfig(),
 		Logger:     slog.Default(),
 	}
@@ -67,6 +77,8 @@ func (c *Config) Validate() error {
 		return errors.New("server: --raft-addr is required")
 	case c.ClientAddr == "":
 		return errors.New("server: --client-addr is required")
+	case c.APIAddr == "":
+		return errors.New("server: --api-addr is required")
 	}
 	if len(c.Peers) > 0 {
 		addr, ok := c.Peers[c.Name]
@@ -141,6 +153,12 @@ func Run(ctx context.Context, cfg Config) error {
 		trans.Close()
 		return fmt.Errorf("server: listen for clients on %s: %w", cfg.ClientAddr, err)
 	}
+	apiLn, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		clientLn.Close()
+		trans.Close()
+		return fmt.Errorf("server: listen for the API on %s: %w", cfg.APIAddr, err)
+	}
 
 	fwd := etcdapi.NewForwarder()
 	sc := cfg.Store
@@ -153,25 +171,40 @@ func Run(ctx context.Context, cfg Config) error {
 	sc.Bootstrap, sc.ClusterID = bootstrap(cfg)
 	store, err := raftstore.Open(ctx, sc)
 	if err != nil {
+		apiLn.Close()
 		clientLn.Close()
 		trans.Close()
 		return err
 	}
 	fwd.SetStore(store)
 	gs := etcdapi.NewServer(store)
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- gs.Serve(clientLn) }()
-	log.Info("skiff server: serving", "raft", cfg.RaftAddr, "clients", clientLn.Addr().String(), "peers", len(cfg.Peers), "data", cfg.DataDir)
-	if cfg.Ready != nil {
-		cfg.Ready()
-	}
+	log.Info("skiff server: store serving", "raft", cfg.RaftAddr, "clients", clientLn.Addr().String(), "peers", len(cfg.Peers), "data", cfg.DataDir)
 
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-		err = fmt.Errorf("server: serve clients: %w", err)
+	api, apiAddr, err := startAPI(ctx, cfg, store, apiLn, serveErr)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		err = nil // asked to stop before the API was up
+	case err != nil:
+		err = fmt.Errorf("server: start the API: %w", err)
+	default:
+		log.Info("skiff server: API serving", "addr", apiAddr, "kubeconfig", filepath.Join(cfg.DataDir, "kubeconfig"))
+		if cfg.Ready != nil {
+			cfg.Ready()
+		}
+		select {
+		case <-ctx.Done():
+		case err = <-serveErr:
+			err = fmt.Errorf("server: serve: %w", err)
+		}
 	}
 	log.Info("skiff server: shutting down")
+	if api != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = api.Shutdown(sctx)
+		cancel()
+	}
 	// Unary calls get a moment to finish; watch and keep-alive streams
 	// never end by themselves, so then they are cut and clients resume on
 	// another member.
@@ -230,3 +263,46 @@ func (t *tcpStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Co
 }
 
 func (t *tcpStream) Addr() net.Addr { return t.advertise }
+
+// startAPI waits for the cluster secrets (the first server creates them),
+// issues this server's certificate, writes <data-dir>/kubeconfig and serves
+// the Kubernetes API on ln. Serve errors go to errs.
+func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Listener, errs chan<- error) (*apiserver.Server, string, error) {
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ca, token, err := clusterSecrets(sctx, store, time.Now())
+	if err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	hosts := []string{"localhost", "127.0.0.1", addr.IP.String()}
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	cert, err := ca.IssueServing(cfg.Name, hosts, time.Now())
+	if err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	url := "https://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
+	if err := pki.WriteKubeconfig(filepath.Join(cfg.DataDir, "kubeconfig"), "skiff", url, ca.CertPEM, token); err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	api, err := apiserver.New(apiserver.Config{Store: store, Certificate: cert, AdminTokenHash: pki.TokenHash(token), SkiffVersion: cfg.Version, Logger: cfg.Logger})
+	if err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	go func() {
+		if err := api.Serve(ln); err != nil {
+			errs <- err
+		}
+	}()
+	return api, url, nil
+}

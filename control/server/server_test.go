@@ -295,6 +295,7 @@ func testConfig(t *testing.T, name, raftAddr, clientAddr string) server.Config {
 	cfg.DataDir = t.TempDir()
 	cfg.RaftAddr = raftAddr
 	cfg.ClientAddr = clientAddr
+	cfg.APIAddr = "127.0.0.1:0"
 	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg.Store.HeartbeatTimeout = 100 * time.Millisecond
 	cfg.Store.ElectionTimeout = 100 * time.Millisecond

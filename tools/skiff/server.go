@@ -18,6 +18,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the raft log and snapshots (required)")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "address members reach this one at for raft")
 	fs.StringVar(&cfg.ClientAddr, "client-addr", cfg.ClientAddr, "address of the etcd v3 gRPC API")
+	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "address of the Kubernetes API (HTTPS; port 0 picks a free one, written into <data-dir>/kubeconfig)")
 	peers := fs.String("peers", "", "every member's raft address, this one included: name=host:port,... (empty: a single-member cluster)")
 	fs.Int64Var(&cfg.Store.QuotaBytes, "quota-bytes", cfg.Store.QuotaBytes, "storage quota; writes past it fail with \"database space exceeded\" until a compaction")
 	fs.IntVar(&cfg.Store.MaxRequestBytes, "max-request-bytes", cfg.Store.MaxRequestBytes, "largest request accepted")
@@ -54,5 +55,6 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cfg.Logger = logger
 	cfg.Store.Logger = logger
+	cfg.Version = version
 	return server.Run(ctx, cfg)
 }

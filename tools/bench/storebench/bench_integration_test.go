@@ -235,6 +235,7 @@ while [ $# -gt 0 ]; do
 	--data-dir) dir=$2 ;;
 	--raft-addr) raft=$2 ;;
 	--client-addr) client=$2 ;;
+	--api-addr) ;; # the stand-in serves no Kubernetes API
 	--peers) peers=$2 ;;
 	*) echo "fake skiff: unknown flag $1" >&2; exit 2 ;;
 	esac

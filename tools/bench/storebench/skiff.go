@@ -33,6 +33,7 @@ func skiffSpecs(bin, dir string, ports []int) ([]memberSpec, error) {
 				"--data-dir", filepath.Join(dir, memberName(i)),
 				"--raft-addr", hostPort(ports[clusterSize+i]),
 				"--client-addr", hostPort(ports[i]),
+				"--api-addr", "127.0.0.1:0",
 				"--peers", strings.Join(peers, ","),
 			},
 		}

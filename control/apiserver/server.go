@@ -1,0 +1,157 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/skiff-sh/skiff/control/pki"
+	"github.com/skiff-sh/skiff/raftstore"
+)
+
+// KubernetesVersion is the Kubernetes release whose API (k8s.io/api) Skiff
+// serves; /version reports it with Skiff's build after a "+".
+const KubernetesVersion = "v1.37.2"
+
+// Config configures the API server.
+type Config struct {
+	// Store is the replicated store the API lives in.
+	Store *raftstore.Store
+	// Certificate is this server's serving certificate (from the cluster CA).
+	Certificate tls.Certificate
+	// AdminTokenHash is pki.TokenHash of the admin bearer token.
+	AdminTokenHash string
+	// SkiffVersion is Skiff's own build version.
+	SkiffVersion string
+	Logger       *slog.Logger
+}
+
+// Server is the HTTPS API server.
+type Server struct {
+	cfg  Config
+	http *http.Server
+}
+
+// New builds the server; Serve starts it.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("apiserver: Store is required")
+	case len(cfg.Certificate.Certificate) == 0:
+		return nil, errors.New("apiserver: Certificate is required")
+	case cfg.AdminTokenHash == "":
+		return nil, errors.New("apiserver: AdminTokenHash is required")
+	case cfg.Logger == nil:
+		return nil, errors.New("apiserver: Logger is required")
+	}
+	s := &Server{cfg: cfg}
+	s.http = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{cfg.Certificate},
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"h2", "http/1.1"},
+		},
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Serve serves HTTPS on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.http.ServeTLS(ln, "", "")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("apiserver: serve: %w", err)
+}
+
+// Shutdown stops accepting requests and waits for running ones until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.http.Shutdown(ctx)
+}
+
+// public paths are readable without credentials, as Kubernetes' default
+// system:public-info-viewer role allows.
+var public = map[string]bool{"/healthz": true, "/livez": true, "/readyz": true, "/version": true}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	ping := []check{{name: "ping", run: func(context.Context) error { return nil }}}
+	storeCheck := check{name: "etcd", run: s.storeReady}
+	mux.Handle("/livez", healthHandler("livez", ping))
+	mux.Handle("/healthz", healthHandler("healthz", append(ping, storeCheck)))
+	mux.Handle("/readyz", healthHandler("readyz", append(ping, storeCheck)))
+	mux.HandleFunc("/version", s.version)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, http.StatusNotFound, "NotFound", "the server could not find the requested resource")
+	})
+	return s.authenticate(mux)
+}
+
+// authenticate lets public paths through and requires the admin bearer
+// token everywhere else.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if public[r.URL.Path] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !pki.TokenMatches(strings.TrimSpace(token), s.cfg.AdminTokenHash) {
+			writeStatus(w, http.StatusUnauthorized, "Unauthorized", "Unauthorized")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// storeReady is the store check behind /readyz and /healthz: a linearizable
+// read succeeds, so this member reaches a leader and is caught up.
+func (s *Server) storeReady(ctx context.Context) error {
+	_, err := s.cfg.Store.Range(ctx, &pb.RangeRequest{Key: []byte("/skiff/health"), CountOnly: true})
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// versionInfo is k8s.io/apimachinery's version.Info.
+type versionInfo struct {
+	Major        string `json:"major"`
+	Minor        string `json:"minor"`
+	GitVersion   string `json:"gitVersion"`
+	GitCommit    string `json:"gitCommit"`
+	GitTreeState string `json:"gitTreeState"`
+	BuildDate    string `json:"buildDate"`
+	GoVersion    string `json:"goVersion"`
+	Compiler     string `json:"compiler"`
+	Platform     string `json:"platform"`
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	v := strings.TrimPrefix(KubernetesVersion, "v")
+	major, rest, _ := strings.Cut(v, ".")
+	minor, _, _ := strings.Cut(rest, ".")
+	info := versionInfo{
+		Major: major, Minor: minor,
+		GitVersion:   KubernetesVersion + "+skiff." + s.cfg.SkiffVersion,
+		GitTreeState: "clean",
+		GoVersion:    runtime.Version(),
+		Compiler:     runtime.Compiler,
+		Platform:     runtime.GOOS + "/" + runtime.GOARCH,
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(info)
+}

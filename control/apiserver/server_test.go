@@ -1,0 +1,150 @@
+package apiserver_test
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skiff-sh/skiff/control/apiserver"
+	"github.com/skiff-sh/skiff/control/pki"
+	"github.com/skiff-sh/skiff/raftstore/storetest"
+)
+
+// serve starts an API server over a one-member in-process store and returns
+// its URL, an HTTPS client trusting the cluster CA, and the admin token.
+func serve(t *testing.T) (string, *http.Client, string) {
+	t.Helper()
+	c := storetest.New(t, 1, nil)
+	ca, err := pki.NewCA("test-ca", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.IssueServing("test", []string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := pki.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := apiserver.New(apiserver.Config{
+		Store: c.Nodes[0].Store(), Certificate: cert, AdminTokenHash: pki.TokenHash(token),
+		SkiffVersion: "test", Logger: storetest.TestConfig().Logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+	t.Cleanup(func() {
+		client.CloseIdleConnections()
+		if err := srv.Shutdown(t.Context()); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return "https://" + ln.Addr().String(), client, token
+}
+
+func get(t *testing.T, client *http.Client, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+func TestHealthAndVersionArePublic(t *testing.T) {
+	url, client, _ := serve(t)
+	for _, path := range []string{"/healthz", "/livez", "/readyz"} {
+		if code, body := get(t, client, url+path, ""); code != 200 || body != "ok" {
+			t.Errorf("GET %s: %d %q, want 200 ok", path, code, body)
+		}
+	}
+	code, body := get(t, client, url+"/readyz?verbose", "")
+	if code != 200 || !strings.Contains(body, "[+]etcd ok") || !strings.Contains(body, "readyz check passed") {
+		t.Errorf("GET /readyz?verbose: %d %q", code, body)
+	}
+	code, body = get(t, client, url+"/version", "")
+	var v struct{ Major, Minor, GitVersion string }
+	if code != 200 || json.Unmarshal([]byte(body), &v) != nil {
+		t.Fatalf("GET /version: %d %q", code, body)
+	}
+	if v.Major != "1" || v.Minor == "" || !strings.HasPrefix(v.GitVersion, apiserver.KubernetesVersion+"+skiff") {
+		t.Errorf("version %+v", v)
+	}
+}
+
+func TestEverythingElseNeedsTheToken(t *testing.T) {
+	url, client, token := serve(t)
+	for _, tc := range []struct {
+		token  string
+		code   int
+		reason string
+	}{
+		{"", 401, "Unauthorized"},
+		{"wrong", 401, "Unauthorized"},
+		{token, 404, "NotFound"},
+	} {
+		code, body := get(t, client, url+"/api/v1/namespaces", tc.token)
+		var st struct {
+			Kind, Status, Reason string
+			Code                 int
+		}
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatalf("token %q: body %q is not a Status: %v", tc.token, body, err)
+		}
+		if code != tc.code || st.Kind != "Status" || st.Status != "Failure" || st.Reason != tc.reason || st.Code != tc.code {
+			t.Errorf("token %q: %d %+v, want %d %s", tc.token, code, st, tc.code, tc.reason)
+		}
+	}
+}
+
+func TestNotReadyWithoutAStoreLeader(t *testing.T) {
+	c := storetest.New(t, 3, nil)
+	ca, _ := pki.NewCA("test-ca", time.Now())
+	cert, _ := ca.IssueServing("test", []string{"127.0.0.1"}, time.Now())
+	iso := c.Leader()
+	srv, err := apiserver.New(apiserver.Config{Store: c.Nodes[iso].Store(), Certificate: cert, AdminTokenHash: pki.TokenHash("x"), Logger: storetest.TestConfig().Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Shutdown(t.Context())
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+	defer client.CloseIdleConnections()
+	c.Isolate(iso)
+	code, body := get(t, client, "https://"+ln.Addr().String()+"/readyz?verbose", "")
+	if code != 500 || !strings.Contains(body, "[-]etcd failed") {
+		t.Fatalf("readyz on a member cut off from the others: %d %q", code, body)
+	}
+	if code, body := get(t, client, "https://"+ln.Addr().String()+"/livez", ""); code != 200 {
+		t.Fatalf("livez: %d %q", code, body)
+	}
+}

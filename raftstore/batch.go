@@ -89,6 +89,8 @@ func (s *Store) submit(batch []*proposal, size int) {
 		data = encodeBatch(batch, size)
 	}
 	f := s.raft.Apply(data, s.cfg.RequestTimeout)
+	s.proposals.Add(uint64(len(batch)))
+	s.raftEntries.Add(1)
 	s.batches.Add(1)
 	go func() {
 		defer s.batches.Done()

@@ -35,6 +35,8 @@ type Store struct {
 	leaderReady atomic.Bool // leader and every earlier entry applied
 	readCh      chan *readRequest
 	proposeCh   chan *proposal
+	proposals   atomic.Uint64  // commands appended as leader
+	raftEntries atomic.Uint64  // raft entries they went into
 	batches     sync.WaitGroup // waiters of raft entries in flight
 	leases      *leaseKeeper
 

@@ -94,10 +94,12 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/healthz", healthHandler("healthz", append(ping, storeCheck)))
 	mux.Handle("/readyz", healthHandler("readyz", append(ping, storeCheck)))
 	mux.HandleFunc("/version", s.version)
+	m := newMetrics(s.cfg.Store)
+	mux.Handle("/metrics", m.handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotFound, "NotFound", "the server could not find the requested resource")
 	})
-	return s.authenticate(mux)
+	return m.count(s.authenticate(mux))
 }
 
 // authenticate lets public paths through and requires the admin bearer

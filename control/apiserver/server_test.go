@@ -148,3 +148,28 @@ func TestNotReadyWithoutAStoreLeader(t *testing.T) {
 		t.Fatalf("livez: %d %q", code, body)
 	}
 }
+
+func TestMetricsNeedTheTokenAndShowTheStore(t *testing.T) {
+	url, client, token := serve(t)
+	if code, _ := get(t, client, url+"/metrics", ""); code != 401 {
+		t.Fatalf("GET /metrics without a token: %d, want 401", code)
+	}
+	get(t, client, url+"/readyz", "")
+	code, body := get(t, client, url+"/metrics", token)
+	if code != 200 {
+		t.Fatalf("GET /metrics: %d", code)
+	}
+	for _, want := range []string{
+		"skiff_store_is_leader 1",
+		"skiff_store_has_leader 1",
+		"skiff_store_revision ",
+		"skiff_store_raft_entries_total ",
+		`apiserver_request_total{code="401",verb="GET"} 1`,
+		`apiserver_request_total{code="200",verb="GET"}`,
+		"go_goroutines ",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

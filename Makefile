@@ -2,6 +2,14 @@
 GO        ?= go
 BIN       := bin/skiff
 DATA      ?= .data
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# The Kubernetes release whose kubectl `skiff kubectl` embeds (k8s.io/kubectl in go.mod).
+KUBE_VERSION := v1.37.2
+LDFLAGS   := -X main.version=$(VERSION) \
+	-X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 \
+	-X k8s.io/client-go/pkg/version.gitVersion=$(KUBE_VERSION) \
+	-X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=37
 export PATH := /usr/local/go/bin:$(PATH)
 
 .PHONY: all build test test-unit test-integration bench deps up down lint clean
@@ -10,7 +18,7 @@ all: build
 
 ## build: the single binary bin/skiff
 build:
-	$(GO) build -o $(BIN) ./tools/skiff
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./tools/skiff
 
 ## deps: Debian packages the integration tests and benchmarks need (root)
 deps:

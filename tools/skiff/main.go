@@ -1,6 +1,7 @@
 // Command skiff is Skiff's single binary: a small, real Kubernetes.
 //
-//	skiff server   a control node (today: a member of the replicated store)
+//	skiff server   a control node (the replicated store and the API server)
+//	skiff kubectl  the real kubectl with the cluster's kubeconfig preset
 //	skiff bench    benchmarks side by side with their anchors
 //	skiff version  print the version
 //
@@ -27,7 +28,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errExited) {
 			fmt.Fprintln(os.Stderr, "skiff:", err)
 		}
 		os.Exit(1)
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "server":
 		return runServer(ctx, args[1:], stderr)
+	case "kubectl":
+		return runKubectl(args[1:])
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
@@ -59,7 +62,8 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: skiff <command> [flags]
 
 commands:
-  server    run a control node (a member of the replicated store)
+  server    run a control node (the replicated store and the Kubernetes API)
+  kubectl   the real kubectl, with the cluster's kubeconfig preset
   bench     run a benchmark side by side with its anchor (bench store --vs-etcd)
   version   print the version
 `)

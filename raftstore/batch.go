@@ -94,7 +94,7 @@ func (s *Store) submit(batch []*proposal, size int) {
 	s.batches.Add(1)
 	go func() {
 		defer s.batches.Done()
-		err := mapApplyError(f.Error())
+		err := mapApplyError(s.waitFuture(f))
 		var res *applyResult
 		if err == nil {
 			var ok bool
@@ -119,6 +119,27 @@ func (s *Store) submit(batch []*proposal, size int) {
 			}
 		}
 	}()
+}
+
+// waitFuture waits for a raft entry's outcome, or for raft to have shut
+// down. hashicorp/raft never answers entries it had queued for the state
+// machine when it stopped (its log futures have no shutdown channel), so
+// their waiters are released here with ErrRaftShutdown; the goroutine left
+// blocked on such a future ends with the process.
+func (s *Store) waitFuture(f raft.ApplyFuture) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-s.raftDown:
+		select {
+		case err := <-done:
+			return err
+		default:
+			return raft.ErrRaftShutdown
+		}
+	}
 }
 
 // mapApplyError turns raft's errors into the store's.

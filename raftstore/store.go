@@ -38,6 +38,7 @@ type Store struct {
 	proposals   atomic.Uint64  // commands appended as leader
 	raftEntries atomic.Uint64  // raft entries they went into
 	batches     sync.WaitGroup // waiters of raft entries in flight
+	raftDown    chan struct{}  // closed once raft has shut down
 	leases      *leaseKeeper
 
 	ctx    context.Context
@@ -66,6 +67,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		notifyCh:  make(chan bool, 16),
 		readCh:    make(chan *readRequest, 4096),
 		proposeCh: make(chan *proposal, 4096),
+		raftDown:  make(chan struct{}),
 	}
 	s.fsm = newFSM(cfg.QuotaBytes, cfg.MaxTxnOps, s.log)
 	s.leases = newLeaseKeeper()
@@ -164,6 +166,7 @@ func (s *Store) Close() error {
 	s.closed.Do(func() {
 		s.cancel()
 		err = s.raft.Shutdown().Error()
+		close(s.raftDown)
 		s.wg.Wait()
 		s.batches.Wait()
 		s.closeStores()
@@ -206,19 +209,18 @@ func (s *Store) propose(ctx context.Context, t commandType, req proto.Message) (
 	if len(cmd) > s.cfg.MaxRequestBytes {
 		return nil, fmt.Errorf("%w: %d bytes over the %d-byte limit", ErrRequestTooLarge, len(cmd), s.cfg.MaxRequestBytes)
 	}
-	if s.raft.State() == raft.Leader {
-		// The common case needs no deadline of its own: raft answers every
-		// entry it accepts (applied, leadership lost, or shut down).
-		res, err := s.applyLocal(ctx, cmd)
-		if !errors.Is(err, ErrNotLeader) {
-			if err != nil {
-				return nil, err
-			}
-			return res.resp, res.err
+	// The leader's own path needs no deadline of its own: raft answers every
+	// entry it accepts (applied, leadership lost, or shut down). Forwarding
+	// and waiting for a leader get the default request timeout.
+	cancel := context.CancelFunc(func() {})
+	defer func() { cancel() }()
+	bounded := false
+	bound := func() {
+		if !bounded {
+			ctx, cancel = s.withTimeout(ctx)
+			bounded = true
 		}
 	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
 	for {
 		if s.raft.State() == raft.Leader {
 			res, err := s.applyLocal(ctx, cmd)
@@ -229,6 +231,7 @@ func (s *Store) propose(ctx context.Context, t commandType, req proto.Message) (
 				return res.resp, res.err
 			}
 		} else if _, leader := s.raft.LeaderWithID(); leader != "" && leader != raft.ServerID(s.cfg.Name) && s.cfg.Forwarder != nil {
+			bound()
 			data, err := s.cfg.Forwarder.Propose(ctx, leader, cmd)
 			if err == nil {
 				return decodeResult(t, data)
@@ -239,6 +242,7 @@ func (s *Store) propose(ctx context.Context, t commandType, req proto.Message) (
 		}
 		// No leader known, or it just changed: nothing was appended, so
 		// trying again is safe.
+		bound()
 		if err := s.waitForLeader(ctx); err != nil {
 			return nil, err
 		}

@@ -1,13 +1,10 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"maps"
 	"net"
-	"regexp"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/skiff-sh/skiff/control/server"
 	"github.com/skiff-sh/skiff/raftstore"
+	"github.com/skiff-sh/skiff/raftstore/storetest"
 )
 
 func TestParsePeers(t *testing.T) {
@@ -401,65 +399,5 @@ func assertPortFree(t testing.TB, addr string) {
 // few seconds after its cleanups. Call it first, so its cleanup runs last.
 func checkGoroutines(t *testing.T) {
 	t.Helper()
-	before := map[string]bool{}
-	for _, g := range goroutines() {
-		before[g.id] = true
-	}
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			var leaked []string
-			for _, g := range goroutines() {
-				if !before[g.id] && !ignoredGoroutine(g.stack) {
-					leaked = append(leaked, g.stack)
-				}
-			}
-			if len(leaked) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%d goroutines leaked:\n\n%s", len(leaked), strings.Join(leaked, "\n\n"))
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
-}
-
-type goroutine struct{ id, stack string }
-
-var goroutineHeader = regexp.MustCompile(`^goroutine (\d+) `)
-
-func goroutines() []goroutine {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []goroutine
-	for _, block := range bytes.Split(buf, []byte("\n\n")) {
-		if m := goroutineHeader.FindSubmatch(block); m != nil {
-			out = append(out, goroutine{id: string(m[1]), stack: string(block)})
-		}
-	}
-	return out
-}
-
-// ignoredGoroutine recognises the checker itself and the test runner.
-func ignoredGoroutine(stack string) bool {
-	for _, s := range []string{
-		"control/server_test.goroutines(",
-		"testing.(*T).Run(",
-		"testing.tRunner.func1(",
-		"runtime.goexit0",
-	} {
-		if strings.Contains(stack, s) {
-			return true
-		}
-	}
-	return false
+	storetest.CheckGoroutines(t)
 }

@@ -94,24 +94,17 @@ func (s *Store) LeaseRevoke(ctx context.Context, req *pb.LeaseRevokeRequest) (*p
 
 // LeaseKeepAlive renews a lease for its full TTL and returns the TTL.
 func (s *Store) LeaseKeepAlive(ctx context.Context, id int64) (int64, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	for {
-		if s.IsLeader() {
-			ttl, err := s.LeaderLeaseKeepAlive(ctx, id)
-			if !errors.Is(err, ErrNotLeader) {
-				return ttl, err
-			}
-		} else if leader := s.leaderToForward(); leader != "" {
-			ttl, err := s.cfg.Forwarder.LeaseKeepAlive(ctx, leader, id)
-			if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) {
-				return ttl, err
-			}
-		}
-		if err := s.waitForLeader(ctx); err != nil {
-			return 0, err
-		}
-	}
+	var ttl int64
+	err := s.onLeader(ctx, func(ctx context.Context) error {
+		var err error
+		ttl, err = s.LeaderLeaseKeepAlive(ctx, id)
+		return err
+	}, func(ctx context.Context, leader raft.ServerID) error {
+		var err error
+		ttl, err = s.cfg.Forwarder.LeaseKeepAlive(ctx, leader, id)
+		return err
+	})
+	return ttl, err
 }
 
 // LeaderLeaseKeepAlive is the leader's side of Forwarder.LeaseKeepAlive.
@@ -136,27 +129,19 @@ func (s *Store) LeaderLeaseKeepAlive(_ context.Context, id int64) (int64, error)
 // LeaseTimeToLive reports a lease's granted and remaining TTL and, if asked,
 // its keys. An unknown lease gives ErrLeaseNotFound.
 func (s *Store) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	for {
-		if s.IsLeader() {
-			resp, err := s.LeaderLeaseTimeToLive(ctx, req)
-			if !errors.Is(err, ErrNotLeader) {
-				return resp, err
-			}
-		} else if leader := s.leaderToForward(); leader != "" {
-			resp, err := s.cfg.Forwarder.LeaseTimeToLive(ctx, leader, req)
-			if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) {
-				if resp != nil {
-					resp.Header = s.header(resp.GetHeader().GetRevision())
-				}
-				return resp, err
-			}
+	var resp *pb.LeaseTimeToLiveResponse
+	err := s.onLeader(ctx, func(ctx context.Context) error {
+		var err error
+		resp, err = s.LeaderLeaseTimeToLive(ctx, req)
+		return err
+	}, func(ctx context.Context, leader raft.ServerID) error {
+		var err error
+		if resp, err = s.cfg.Forwarder.LeaseTimeToLive(ctx, leader, req); err == nil {
+			resp.Header = s.header(resp.GetHeader().GetRevision())
 		}
-		if err := s.waitForLeader(ctx); err != nil {
-			return nil, err
-		}
-	}
+		return err
+	})
+	return resp, err
 }
 
 // LeaderLeaseTimeToLive is the leader's side of Forwarder.LeaseTimeToLive.
@@ -198,19 +183,6 @@ func (s *Store) LeaseLeases(ctx context.Context) (*pb.LeaseLeasesResponse, error
 		}
 	})
 	return resp, nil
-}
-
-// leaderToForward names the leader if this member is a follower that can
-// forward to it.
-func (s *Store) leaderToForward() raft.ServerID {
-	if s.cfg.Forwarder == nil || s.raft.State() == raft.Leader {
-		return ""
-	}
-	_, leader := s.raft.LeaderWithID()
-	if leader == raft.ServerID(s.cfg.Name) {
-		return ""
-	}
-	return leader
 }
 
 // expireLeases runs on the leader: it proposes a revoke for every lease past

@@ -2,7 +2,6 @@ package raftstore
 
 import (
 	"context"
-	"errors"
 
 	"github.com/hashicorp/raft"
 )
@@ -86,41 +85,17 @@ func (s *Store) LeaderReadIndex(ctx context.Context) (uint64, error) {
 // linearize returns once the local replica reflects every write acknowledged
 // before the call.
 func (s *Store) linearize(ctx context.Context) error {
-	if s.IsLeader() {
-		// The common case needs no deadline of its own: the read loop
-		// answers every request it takes.
+	return s.onLeader(ctx, func(ctx context.Context) error {
 		idx, err := s.LeaderReadIndex(ctx)
-		if err == nil {
-			return s.waitApplied(ctx, idx)
-		}
-		if !errors.Is(err, ErrNotLeader) {
+		if err != nil {
 			return err
 		}
-	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	for {
-		if s.raft.State() == raft.Leader {
-			if s.leaderReady.Load() {
-				idx, err := s.LeaderReadIndex(ctx)
-				if err == nil {
-					return s.waitApplied(ctx, idx)
-				}
-				if !errors.Is(err, ErrNotLeader) {
-					return err
-				}
-			}
-		} else if _, leader := s.raft.LeaderWithID(); leader != "" && leader != raft.ServerID(s.cfg.Name) && s.cfg.Forwarder != nil {
-			idx, err := s.cfg.Forwarder.ReadIndex(ctx, leader)
-			if err == nil {
-				return s.waitApplied(ctx, idx)
-			}
-			if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) {
-				return err
-			}
-		}
-		if err := s.waitForLeader(ctx); err != nil {
+		return s.waitApplied(ctx, idx)
+	}, func(ctx context.Context, leader raft.ServerID) error {
+		idx, err := s.cfg.Forwarder.ReadIndex(ctx, leader)
+		if err != nil {
 			return err
 		}
-	}
+		return s.waitApplied(ctx, idx)
+	})
 }

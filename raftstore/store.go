@@ -209,44 +209,23 @@ func (s *Store) propose(ctx context.Context, t commandType, req proto.Message) (
 	if len(cmd) > s.cfg.MaxRequestBytes {
 		return nil, fmt.Errorf("%w: %d bytes over the %d-byte limit", ErrRequestTooLarge, len(cmd), s.cfg.MaxRequestBytes)
 	}
-	// The leader's own path needs no deadline of its own: raft answers every
-	// entry it accepts (applied, leadership lost, or shut down). Forwarding
-	// and waiting for a leader get the default request timeout.
-	cancel := context.CancelFunc(func() {})
-	defer func() { cancel() }()
-	bounded := false
-	bound := func() {
-		if !bounded {
-			ctx, cancel = s.withTimeout(ctx)
-			bounded = true
+	var resp proto.Message
+	err = s.onLeader(ctx, func(ctx context.Context) error {
+		res, err := s.applyLocal(ctx, cmd)
+		if err != nil {
+			return err
 		}
-	}
-	for {
-		if s.raft.State() == raft.Leader {
-			res, err := s.applyLocal(ctx, cmd)
-			if !errors.Is(err, ErrNotLeader) {
-				if err != nil {
-					return nil, err
-				}
-				return res.resp, res.err
-			}
-		} else if _, leader := s.raft.LeaderWithID(); leader != "" && leader != raft.ServerID(s.cfg.Name) && s.cfg.Forwarder != nil {
-			bound()
-			data, err := s.cfg.Forwarder.Propose(ctx, leader, cmd)
-			if err == nil {
-				return decodeResult(t, data)
-			}
-			if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) {
-				return nil, err
-			}
+		resp, err = res.resp, res.err
+		return err
+	}, func(ctx context.Context, leader raft.ServerID) error {
+		data, err := s.cfg.Forwarder.Propose(ctx, leader, cmd)
+		if err != nil {
+			return err
 		}
-		// No leader known, or it just changed: nothing was appended, so
-		// trying again is safe.
-		bound()
-		if err := s.waitForLeader(ctx); err != nil {
-			return nil, err
-		}
-	}
+		resp, err = decodeResult(t, data)
+		return err
+	})
+	return resp, err
 }
 
 // waitForLeader sleeps briefly, failing once ctx is done.

@@ -44,15 +44,19 @@ type Server struct {
 
 // Status reports this member's raft state and its view of the membership.
 func (s *Store) Status(ctx context.Context) (*Status, error) {
+	stats := s.Stats()
 	st := &Status{
-		Name:         s.cfg.Name,
-		ID:           s.memberID,
-		Role:         s.raft.State().String(),
-		Term:         s.raft.CurrentTerm(),
-		CommitIndex:  s.raft.CommitIndex(),
-		AppliedIndex: s.fsm.applied.Load(),
-		LastIndex:    s.raft.LastIndex(),
-		QuotaBytes:   s.cfg.QuotaBytes,
+		Name:            s.cfg.Name,
+		ID:              s.memberID,
+		Role:            s.raft.State().String(),
+		Term:            stats.Term,
+		CommitIndex:     stats.CommitIndex,
+		AppliedIndex:    stats.AppliedIndex,
+		LastIndex:       s.raft.LastIndex(),
+		Revision:        stats.Revision,
+		CompactRevision: stats.CompactRevision,
+		SizeBytes:       stats.SizeBytes,
+		QuotaBytes:      stats.QuotaBytes,
 	}
 	if s.raft.State() != raft.Leader {
 		st.LastContact = s.raft.LastContact()
@@ -61,9 +65,6 @@ func (s *Store) Status(ctx context.Context) (*Status, error) {
 		st.Leader = string(leader)
 		st.LeaderID = MemberID(string(leader))
 	}
-	s.fsm.read(func(kv *mvccStore) {
-		st.Revision, st.CompactRevision, st.SizeBytes = kv.Rev(), kv.CompactRev(), kv.Size()
-	})
 	servers, err := s.Servers(ctx)
 	if err != nil {
 		return nil, err

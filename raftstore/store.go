@@ -294,12 +294,22 @@ func (s *Store) Rev() int64 {
 	return rev
 }
 
-// StateHash is a digest of the local replica's state and the index it was
-// taken at; replicas at the same index must have equal hashes.
-func (s *Store) StateHash() (hash uint64, applied uint64) {
+// Digest is a hash of the local replica's key space (see mvcc.Frozen.Hash)
+// with the applied index, revision and compaction revision it was taken at,
+// all read at one instant: replicas at the same applied index must have
+// equal hashes.
+type Digest struct {
+	Hash                      uint64
+	Applied                   uint64
+	Revision, CompactRevision int64
+}
+
+// Digest hashes the local replica's state.
+func (s *Store) Digest() Digest {
 	s.fsm.mu.RLock()
 	frozen := s.fsm.kv.Freeze()
-	applied = s.fsm.applied.Load()
+	d := Digest{Applied: s.fsm.applied.Load(), Revision: frozen.Rev(), CompactRevision: s.fsm.kv.CompactRev()}
 	s.fsm.mu.RUnlock()
-	return frozen.Hash(), applied
+	d.Hash = frozen.Hash()
+	return d
 }

@@ -55,7 +55,8 @@ func (s *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 // comparable between Skiff members at the same revision. A past revision
 // cannot be hashed.
 func (s *maintenanceServer) HashKV(_ context.Context, req *pb.HashKVRequest) (*pb.HashKVResponse, error) {
-	hash, rev, compactRev := s.store.KVHash()
+	d := s.store.Digest()
+	hash, rev, compactRev := d.Hash, d.Revision, d.CompactRevision
 	switch {
 	case req.Revision > rev:
 		return nil, rpctypes.ErrGRPCFutureRev

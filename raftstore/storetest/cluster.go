@@ -266,7 +266,8 @@ func (c *Cluster) WaitConverged(timeout time.Duration) uint64 {
 			if s == nil {
 				continue
 			}
-			h, a := s.StateHash()
+			d := s.Digest()
+			h, a := d.Hash, d.Applied
 			hashes = append(hashes, h)
 			applied = append(applied, a)
 		}

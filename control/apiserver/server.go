@@ -14,8 +14,12 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiff-sh/skiff/control/pki"
+	"github.com/skiff-sh/skiff/control/registry"
 	"github.com/skiff-sh/skiff/raftstore"
 )
 
@@ -33,13 +37,17 @@ type Config struct {
 	AdminTokenHash string
 	// SkiffVersion is Skiff's own build version.
 	SkiffVersion string
-	Logger       *slog.Logger
+	// Resources are the REST resources served (control/resources.All()).
+	Resources []*registry.Resource
+	Logger    *slog.Logger
 }
 
 // Server is the HTTPS API server.
 type Server struct {
-	cfg  Config
-	http *http.Server
+	cfg       Config
+	http      *http.Server
+	rest      *rest
+	discovery *discovery
 }
 
 // New builds the server; Serve starts it.
@@ -54,7 +62,7 @@ func New(cfg Config) (*Server, error) {
 	case cfg.Logger == nil:
 		return nil, errors.New("apiserver: Logger is required")
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, rest: newREST(cfg.Store, cfg.Resources, cfg.Logger), discovery: newDiscovery(cfg.Resources)}
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -97,7 +105,10 @@ func (s *Server) routes() http.Handler {
 	m := newMetrics(s.cfg.Store)
 	mux.Handle("/metrics", m.handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeStatus(w, http.StatusNotFound, "NotFound", "the server could not find the requested resource")
+		if s.discovery.serve(w, r) {
+			return
+		}
+		s.rest.ServeHTTP(w, r)
 	})
 	return m.count(s.authenticate(mux))
 }
@@ -112,7 +123,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || !pki.TokenMatches(strings.TrimSpace(token), s.cfg.AdminTokenHash) {
-			writeStatus(w, http.StatusUnauthorized, "Unauthorized", "Unauthorized")
+			writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -156,4 +167,23 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(info)
+}
+
+// SystemNamespaces exist in every cluster.
+var SystemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
+
+// EnsureNamespaces creates the system namespaces that do not exist yet. Every
+// server may call it at start; creates are idempotent.
+func (s *Server) EnsureNamespaces(ctx context.Context) error {
+	ns := s.rest.stores[corev1.SchemeGroupVersion.WithResource("namespaces")]
+	if ns == nil {
+		return nil
+	}
+	for _, name := range SystemNamespaces {
+		_, err := ns.Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, registry.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("apiserver: create namespace %s: %w", name, err)
+		}
+	}
+	return nil
 }

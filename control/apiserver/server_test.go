@@ -13,6 +13,7 @@ import (
 
 	"github.com/skiff-sh/skiff/control/apiserver"
 	"github.com/skiff-sh/skiff/control/pki"
+	"github.com/skiff-sh/skiff/control/resources"
 	"github.com/skiff-sh/skiff/raftstore/storetest"
 )
 
@@ -35,7 +36,7 @@ func serve(t *testing.T) (string, *http.Client, string) {
 	}
 	srv, err := apiserver.New(apiserver.Config{
 		Store: c.Nodes[0].Store(), Certificate: cert, AdminTokenHash: pki.TokenHash(token),
-		SkiffVersion: "test", Logger: storetest.TestConfig().Logger,
+		SkiffVersion: "test", Resources: resources.All(), Logger: storetest.TestConfig().Logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func TestEverythingElseNeedsTheToken(t *testing.T) {
 		{"wrong", 401, "Unauthorized"},
 		{token, 404, "NotFound"},
 	} {
-		code, body := get(t, client, url+"/api/v1/namespaces", tc.token)
+		code, body := get(t, client, url+"/api/v1/widgets", tc.token)
 		var st struct {
 			Kind, Status, Reason string
 			Code                 int

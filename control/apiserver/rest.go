@@ -1,0 +1,321 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/skiff-sh/skiff/control/api/scheme"
+	"github.com/skiff-sh/skiff/control/registry"
+)
+
+// rest serves the resources: it parses the URL, negotiates formats, decodes
+// bodies and calls the registry.
+type rest struct {
+	stores map[schema.GroupVersionResource]*registry.Store
+	// order is the stores in discovery order.
+	order  []*registry.Store
+	logger *slog.Logger
+}
+
+func newREST(kv registry.KV, resources []*registry.Resource, logger *slog.Logger) *rest {
+	h := &rest{stores: map[schema.GroupVersionResource]*registry.Store{}, logger: logger}
+	var namespaces *registry.Store
+	for _, res := range resources {
+		s := registry.NewStore(kv, res)
+		h.stores[res.Kind.GroupVersion().WithResource(res.Plural)] = s
+		h.order = append(h.order, s)
+		if res.Kind.Group == "" && res.Plural == "namespaces" {
+			namespaces = s
+		}
+	}
+	if namespaces != nil {
+		for _, s := range h.order {
+			s.NamespaceReady = namespaceReady(namespaces)
+		}
+	}
+	return h
+}
+
+// namespaceReady refuses creates in a missing or terminating namespace.
+func namespaceReady(namespaces *registry.Store) func(ctx context.Context, ns string) error {
+	return func(ctx context.Context, ns string) error {
+		obj, err := namespaces.Get(ctx, "", ns)
+		if err != nil {
+			return err
+		}
+		if m, ok := obj.(metav1.Object); ok && m.GetDeletionTimestamp() != nil {
+			return apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, ns,
+				fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
+		}
+		return nil
+	}
+}
+
+func (h *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	info, ok := parseRequestInfo(r)
+	if !ok {
+		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource")
+		return
+	}
+	s := h.stores[schema.GroupVersionResource{Group: info.Group, Version: info.Version, Resource: info.Resource}]
+	if s == nil {
+		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource")
+		return
+	}
+	res := s.Resource()
+	if !res.Namespaced && info.Namespace != "" {
+		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource")
+		return
+	}
+	out, ok := negotiateOutput(r.Header.Get("Accept"), false)
+	if !ok {
+		writeStatus(w, http.StatusNotAcceptable, metav1.StatusReasonNotAcceptable,
+			"only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io")
+		return
+	}
+	if info.Subresource != "" {
+		h.serveSubresource(w, r, s, info, out)
+		return
+	}
+	var err error
+	switch info.Verb {
+	case "get":
+		err = h.get(w, r, s, info, out)
+	case "list":
+		err = h.list(w, r, s, info, out)
+	case "watch":
+		err = h.watch(w, r, s, info, out)
+	case "create":
+		if info.Name != "" {
+			err = apierrors.NewMethodNotSupported(res.GroupResource(), "create with a name in the URL")
+			break
+		}
+		err = h.create(w, r, s, info, out)
+	case "update":
+		err = h.update(w, r, s, info, out, "")
+	case "patch":
+		err = h.patch(w, r, s, info, out, "")
+	case "delete":
+		err = h.delete(w, r, s, info, out)
+	case "deletecollection":
+		err = h.deleteCollection(w, r, s, info, out)
+	default:
+		err = apierrors.NewMethodNotSupported(res.GroupResource(), r.Method)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+	}
+}
+
+// fail answers err; errors that are not the client's are logged.
+func (h *rest) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if code := apierrors.ReasonForError(err); code == metav1.StatusReasonInternalError || code == metav1.StatusReasonUnknown {
+		h.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, err)
+}
+
+func (h *rest) get(w http.ResponseWriter, r *http.Request, s *registry.Store, info requestInfo, out output) error {
+	obj, err := s.Get(r.Context(), info.Namespace, info.Name)
+	if err != nil {
+		return err
+	}
+	writeObject(w, r, http.StatusOK, obj, out)
+	return nil
+}
+
+// listOptions decodes the query into ListOptions.
+func listOptions(r *http.Request) (metav1.ListOptions, error) {
+	var opts metav1.ListOptions
+	if err := scheme.ParameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, &opts); err != nil {
+		return opts, apierrors.NewBadRequest(fmt.Sprintf("invalid query: %v", err))
+	}
+	return opts, nil
+}
+
+func (h *rest) list(w http.ResponseWriter, r *http.Request, s *registry.Store, info requestInfo, out output) error {
+	opts, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	list, err := s.List(r.Context(), info.Namespace, opts)
+	if err != nil {
+		return err
+	}
+	writeObject(w, r, http.StatusOK, list, out)
+	return nil
+}
+
+// dryRun reports dryRun=All; any other value is a 400.
+func dryRun(r *http.Request) (bool, error) {
+	vals := r.URL.Query()["dryRun"]
+	for _, v := range vals {
+		if v != metav1.DryRunAll {
+			return false, apierrors.NewBadRequest(fmt.Sprintf("dryRun: unsupported value %q, only All is supported", v))
+		}
+	}
+	return len(vals) > 0, nil
+}
+
+// setWarnings adds the Warning headers Kubernetes clients print.
+func setWarnings(w http.ResponseWriter, warnings []string) {
+	for _, msg := range warnings {
+		w.Header().Add("Warning", `299 - "`+strings.ReplaceAll(msg, `"`, `\"`)+`"`)
+	}
+}
+
+func (h *rest) create(w http.ResponseWriter, r *http.Request, s *registry.Store, info requestInfo, out output) error {
+	validation, err := fieldValidation(r)
+	if err != nil {
+		return err
+	}
+	dry, err := dryRun(r)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	res := s.Resource()
+	obj, warnings, err := decodeBody(body, r.Header.Get("Content-Type"), res.Kind, res.New(), validation)
+	if err != nil {
+		return err
+	}
+	created, err := s.Create(r.Context(), info.Namespace, obj, registry.CreateOptions{DryRun: dry})
+	if err != nil {
+		return err
+	}
+	setWarnings(w, warnings)
+	writeObject(w, r, http.StatusCreated, created, out)
+	return nil
+}
+
+func (h *rest) update(w http.ResponseWriter, r *http.Request, s *registry.Store, info requestInfo, out output, sub string) error {
+	validation, err := fieldValidation(r)
+	if err != nil {
+		return err
+	}
+	dry, err := dryRun(r)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	res := s.Resource()
+	obj, warnings, err := decodeBody(body, r.Header.Get("Content-Type"), res.Kind, res.New(), validation)
+	if err != nil {
+		return err
+	}
+	updated, created, err := s.Update(r.Context(), info.Namespace, info.Name, func(runtime.Object) (runtime.Object, error) {
+		return obj.DeepCopyObject(), nil
+	}, registry.UpdateOptions{DryRun: dry, Subresource: sub})
+	if err != nil {
+		return err
+	}
+	setWarnings(w, warnings)
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	writeObject(w, r, code, updated, out)
+	return nil
+}
+
+func (h *rest) delete(w http.ResponseWriter, r *http.Request, s *registry.Store, info requestInfo, out output) error {
+	opts, err := deleteOptions(r)
+	if err != nil {
+		return err
+	}
+	obj, _, err := s.Delete(r.Context(), info.Namespace, info.Name, opts)
+	if err != nil {
+		return err
+	}
+	writeObject(w, r, http.StatusOK, obj, out)
+	return nil
+}
+
+// deleteOptions reads DeleteOptions from the body (if any) and the query.
+func deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
+	opts := &metav1.DeleteOptions{}
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		body, err := readBody(r)
+		if err == nil {
+			if _, _, err := scheme.JSON.Decode(body, &schema.GroupVersionKind{Version: "v1", Kind: "DeleteOptions"}, opts); err != nil {
+				// Protobuf DeleteOptions bodies.
+				if _, _, perr := scheme.Protobuf.Decode(body, nil, opts); perr != nil {
+					return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid DeleteOptions body: %v", err))
+				}
+			}
+		} else if !apierrors.IsBadRequest(err) {
+			return nil, err
+		}
+	}
+	if err := scheme.ParameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, opts); err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid query: %v", err))
+	}
+	for _, v := range opts.DryRun {
+		if v != metav1.DryRunAll {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("dryRun: unsupported value %q, only All is supported", v))
+		}
+	}
+	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
+		zero := int64(0)
+		opts.GracePeriodSeconds = &zero
+	}
+	return opts, nil
+}
+
+func (h *rest) deleteCollection(w http.ResponseWriter, r *http.Request, s *registry.Store, info requestInfo, out output) error {
+	opts, err := deleteOptions(r)
+	if err != nil {
+		return err
+	}
+	lopts, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	list, err := s.List(r.Context(), info.Namespace, lopts)
+	if err != nil {
+		return err
+	}
+	items, err := metaItems(list)
+	if err != nil {
+		return err
+	}
+	for _, m := range items {
+		if _, _, err := s.Delete(r.Context(), m.GetNamespace(), m.GetName(), opts); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	writeObject(w, r, http.StatusOK, list, out)
+	return nil
+}
+
+// watchTimeout is how long a watch without timeoutSeconds lasts: a random
+// time in [30, 60) minutes, as kube-apiserver's default
+// --min-request-timeout gives, so clients re-establish watches spread out.
+func watchTimeout(r *http.Request) (time.Duration, error) {
+	if v := r.URL.Query().Get("timeoutSeconds"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid timeoutSeconds %q", v))
+		}
+		if n > 0 {
+			return time.Duration(n) * time.Second, nil
+		}
+	}
+	return 30*time.Minute + time.Duration(time.Now().UnixNano()%int64(30*time.Minute)), nil
+}

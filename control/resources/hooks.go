@@ -1,0 +1,21 @@
+package resources
+
+import (
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiff-sh/skiff/control/api/defaulting"
+)
+
+// The generic hooks every resource starts with.
+func defaultObject(obj runtime.Object) { defaulting.Default(obj) }
+
+func validateCreate(obj runtime.Object) field.ErrorList { return nil }
+
+func validateUpdate(obj, old runtime.Object) field.ErrorList {
+	return nil
+}
+
+func validateStatus(obj, old runtime.Object) field.ErrorList {
+	return nil
+}

@@ -24,7 +24,7 @@ var (
 	verbsStatus = metav1.Verbs{"get", "patch", "update"}
 )
 
-func newDiscovery(resources []*registry.Resource) *discovery {
+func newDiscovery(reg *registry.Registry) *discovery {
 	d := &discovery{
 		core:   &metav1.APIVersions{TypeMeta: metav1.TypeMeta{Kind: "APIVersions"}, Versions: []string{"v1"}},
 		groups: &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}},
@@ -32,7 +32,8 @@ func newDiscovery(resources []*registry.Resource) *discovery {
 	}
 	d.core.ServerAddressByClientCIDRs = []metav1.ServerAddressByClientCIDR{}
 	var groupOrder []schema.GroupVersion
-	for _, r := range resources {
+	for _, st := range reg.Stores() {
+		r := st.Resource()
 		gv := r.Kind.GroupVersion()
 		path := "/apis/" + gv.String()
 		if gv.Group == "" {

@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -21,44 +20,8 @@ import (
 // rest serves the resources: it parses the URL, negotiates formats, decodes
 // bodies and calls the registry.
 type rest struct {
-	stores map[schema.GroupVersionResource]*registry.Store
-	// order is the stores in discovery order.
-	order  []*registry.Store
+	reg    *registry.Registry
 	logger *slog.Logger
-}
-
-func newREST(kv registry.KV, resources []*registry.Resource, logger *slog.Logger) *rest {
-	h := &rest{stores: map[schema.GroupVersionResource]*registry.Store{}, logger: logger}
-	var namespaces *registry.Store
-	for _, res := range resources {
-		s := registry.NewStore(kv, res)
-		h.stores[res.Kind.GroupVersion().WithResource(res.Plural)] = s
-		h.order = append(h.order, s)
-		if res.Kind.Group == "" && res.Plural == "namespaces" {
-			namespaces = s
-		}
-	}
-	if namespaces != nil {
-		for _, s := range h.order {
-			s.NamespaceReady = namespaceReady(namespaces)
-		}
-	}
-	return h
-}
-
-// namespaceReady refuses creates in a missing or terminating namespace.
-func namespaceReady(namespaces *registry.Store) func(ctx context.Context, ns string) error {
-	return func(ctx context.Context, ns string) error {
-		obj, err := namespaces.Get(ctx, "", ns)
-		if err != nil {
-			return err
-		}
-		if m, ok := obj.(metav1.Object); ok && m.GetDeletionTimestamp() != nil {
-			return apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, ns,
-				fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
-		}
-		return nil
-	}
 }
 
 func (h *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +30,7 @@ func (h *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource")
 		return
 	}
-	s := h.stores[schema.GroupVersionResource{Group: info.Group, Version: info.Version, Resource: info.Resource}]
+	s := h.reg.Store(schema.GroupVersionResource{Group: info.Group, Version: info.Version, Resource: info.Resource})
 	if s == nil {
 		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource")
 		return

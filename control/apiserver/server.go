@@ -37,9 +37,9 @@ type Config struct {
 	AdminTokenHash string
 	// SkiffVersion is Skiff's own build version.
 	SkiffVersion string
-	// Resources are the REST resources served (control/resources.All()).
-	Resources []*registry.Resource
-	Logger    *slog.Logger
+	// Registry holds the served resources (over Store).
+	Registry *registry.Registry
+	Logger   *slog.Logger
 }
 
 // Server is the HTTPS API server.
@@ -61,8 +61,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("apiserver: AdminTokenHash is required")
 	case cfg.Logger == nil:
 		return nil, errors.New("apiserver: Logger is required")
+	case cfg.Registry == nil:
+		return nil, errors.New("apiserver: Registry is required")
 	}
-	s := &Server{cfg: cfg, rest: newREST(cfg.Store, cfg.Resources, cfg.Logger), discovery: newDiscovery(cfg.Resources)}
+	s := &Server{cfg: cfg, rest: &rest{reg: cfg.Registry, logger: cfg.Logger}, discovery: newDiscovery(cfg.Registry)}
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -175,7 +177,7 @@ var SystemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem,
 // EnsureNamespaces creates the system namespaces that do not exist yet. Every
 // server may call it at start; creates are idempotent.
 func (s *Server) EnsureNamespaces(ctx context.Context) error {
-	ns := s.rest.stores[corev1.SchemeGroupVersion.WithResource("namespaces")]
+	ns := s.cfg.Registry.Namespaces()
 	if ns == nil {
 		return nil
 	}

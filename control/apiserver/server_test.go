@@ -13,6 +13,7 @@ import (
 
 	"github.com/skiff-sh/skiff/control/apiserver"
 	"github.com/skiff-sh/skiff/control/pki"
+	"github.com/skiff-sh/skiff/control/registry"
 	"github.com/skiff-sh/skiff/control/resources"
 	"github.com/skiff-sh/skiff/raftstore/storetest"
 )
@@ -36,7 +37,7 @@ func serve(t *testing.T) (string, *http.Client, string) {
 	}
 	srv, err := apiserver.New(apiserver.Config{
 		Store: c.Nodes[0].Store(), Certificate: cert, AdminTokenHash: pki.TokenHash(token),
-		SkiffVersion: "test", Resources: resources.All(), Logger: storetest.TestConfig().Logger,
+		SkiffVersion: "test", Registry: registry.NewRegistry(c.Nodes[0].Store(), resources.All()), Logger: storetest.TestConfig().Logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +136,10 @@ func TestNotReadyWithoutAStoreLeader(t *testing.T) {
 	ca, _ := pki.NewCA("test-ca", time.Now())
 	cert, _ := ca.IssueServing("test", []string{"127.0.0.1"}, time.Now())
 	iso := c.Leader()
-	srv, err := apiserver.New(apiserver.Config{Store: c.Nodes[iso].Store(), Certificate: cert, AdminTokenHash: pki.TokenHash("x"), Logger: storetest.TestConfig().Logger})
+	srv, err := apiserver.New(apiserver.Config{
+		Store: c.Nodes[iso].Store(), Registry: registry.NewRegistry(c.Nodes[iso].Store(), resources.All()),
+		Certificate: cert, AdminTokenHash: pki.TokenHash("x"), Logger: storetest.TestConfig().Logger,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/skiff-sh/skiff/control/apiserver"
 	"github.com/skiff-sh/skiff/control/pki"
+	"github.com/skiff-sh/skiff/control/registry"
 	"github.com/skiff-sh/skiff/control/resources"
 	"github.com/skiff-sh/skiff/raftstore"
 	"github.com/skiff-sh/skiff/raftstore/etcdapi"
@@ -297,7 +298,7 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 	}
 	api, err := apiserver.New(apiserver.Config{
 		Store: store, Certificate: cert, AdminTokenHash: pki.TokenHash(token), SkiffVersion: cfg.Version,
-		Resources: resources.All(), Logger: cfg.Logger,
+		Registry: registry.NewRegistry(store, resources.All()), Logger: cfg.Logger,
 	})
 	if err != nil {
 		ln.Close()

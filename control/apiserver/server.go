@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/skiff-sh/skiff/control/api/openapi"
 	"github.com/skiff-sh/skiff/control/pki"
 	"github.com/skiff-sh/skiff/control/registry"
 	"github.com/skiff-sh/skiff/raftstore"
@@ -48,6 +49,7 @@ type Server struct {
 	http      *http.Server
 	rest      *rest
 	discovery *discovery
+	openapi   *openapi.Documents
 }
 
 // New builds the server; Serve starts it.
@@ -64,7 +66,11 @@ func New(cfg Config) (*Server, error) {
 	case cfg.Registry == nil:
 		return nil, errors.New("apiserver: Registry is required")
 	}
-	s := &Server{cfg: cfg, rest: &rest{reg: cfg.Registry, logger: cfg.Logger}, discovery: newDiscovery(cfg.Registry)}
+	docs, err := newOpenAPI(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, rest: &rest{reg: cfg.Registry, logger: cfg.Logger}, discovery: newDiscovery(cfg.Registry), openapi: docs}
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -106,6 +112,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/version", s.version)
 	m := newMetrics(s.cfg.Store)
 	mux.Handle("/metrics", m.handler())
+	mux.HandleFunc(openapi.V2Path, s.openapi.ServeV2)
+	mux.HandleFunc(openapi.V3Path, s.openapi.ServeV3)
+	mux.HandleFunc(openapi.V3Path+"/", s.openapi.ServeV3)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if s.discovery.serve(w, r) {
 			return

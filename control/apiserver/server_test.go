@@ -37,7 +37,7 @@ func serve(t *testing.T) (string, *http.Client, string) {
 	}
 	srv, err := apiserver.New(apiserver.Config{
 		Store: c.Nodes[0].Store(), Certificate: cert, AdminTokenHash: pki.TokenHash(token),
-		SkiffVersion: "test", Registry: registry.NewRegistry(c.Nodes[0].Store(), resources.All()), Logger: storetest.TestConfig().Logger,
+		SkiffVersion: "test", Registry: registry.NewRegistry(c.Nodes[0].Store(), resources.Default(c.Nodes[0].Store())), Logger: storetest.TestConfig().Logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestNotReadyWithoutAStoreLeader(t *testing.T) {
 	cert, _ := ca.IssueServing("test", []string{"127.0.0.1"}, time.Now())
 	iso := c.Leader()
 	srv, err := apiserver.New(apiserver.Config{
-		Store: c.Nodes[iso].Store(), Registry: registry.NewRegistry(c.Nodes[iso].Store(), resources.All()),
+		Store: c.Nodes[iso].Store(), Registry: registry.NewRegistry(c.Nodes[iso].Store(), resources.Default(c.Nodes[iso].Store())),
 		Certificate: cert, AdminTokenHash: pki.TokenHash("x"), Logger: storetest.TestConfig().Logger,
 	})
 	if err != nil {

@@ -110,8 +110,11 @@ func (s *Store) deleteOnce(ctx context.Context, cur runtime.Object, rev int64, o
 		m.SetDeletionGracePeriodSeconds(&zero)
 		changed = true
 	}
-	if len(m.GetFinalizers()) > 0 || grace > 0 {
+	if len(m.GetFinalizers()) > 0 || grace > 0 || s.res.finalizing(obj) {
 		if m.GetDeletionTimestamp() == nil {
+			if s.res.PrepareForDelete != nil {
+				s.res.PrepareForDelete(obj)
+			}
 			m.SetDeletionTimestamp(&now)
 			zero := int64(0)
 			if m.GetDeletionGracePeriodSeconds() == nil {

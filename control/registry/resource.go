@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"context"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -55,12 +57,22 @@ type Resource struct {
 	// (a node, for pods) to confirm it; 0 deletes at once. It sees the
 	// client's requested grace period (nil: none given).
 	GracePeriod func(obj runtime.Object, requested *int64) int64
-	// BeforeCreate runs after validation, before the object is written: the
-	// place to allocate (cluster IPs, node ports). An error fails the create.
-	BeforeCreate func(obj runtime.Object) error
-	// AfterDelete runs once the object is gone from the store (releases what
-	// BeforeCreate allocated).
-	AfterDelete func(obj runtime.Object)
+	// Finalizing reports finalizers of the resource's own that keep a
+	// deleted object in the store beyond metadata.finalizers (a namespace's
+	// spec.finalizers).
+	Finalizing func(obj runtime.Object) bool
+	// PrepareForDelete runs when an object's deletion starts and it stays in
+	// the store (a namespace turns Terminating).
+	PrepareForDelete func(obj runtime.Object)
+	// Allocate runs after validation, before obj is written over old (nil on
+	// create): the place to take cluster-wide values (cluster IPs, node
+	// ports) and fill them in. The returned done is called once the write
+	// succeeded (true: release what only old held) or failed (false: release
+	// what was just taken). An error fails the write.
+	Allocate func(ctx context.Context, obj, old runtime.Object) (done func(written bool), err error)
+	// Release runs once an object is gone from the store, to free what
+	// Allocate took for it.
+	Release func(ctx context.Context, obj runtime.Object)
 }
 
 // GroupResource names the resource for errors.
@@ -108,4 +120,8 @@ func metaOf(obj runtime.Object) (metav1.Object, error) {
 		return nil, errNotObject(obj)
 	}
 	return m, nil
+}
+
+func (r *Resource) finalizing(obj runtime.Object) bool {
+	return r.Finalizing != nil && r.Finalizing(obj)
 }

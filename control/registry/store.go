@@ -172,17 +172,12 @@ func (s *Store) Create(ctx context.Context, namespace string, obj runtime.Object
 	if opts.DryRun {
 		return obj, nil
 	}
-	if s.res.BeforeCreate != nil {
-		if err := s.res.BeforeCreate(obj); err != nil {
-			return nil, err
-		}
+	done, err := s.allocate(ctx, obj, nil)
+	if err != nil {
+		return nil, err
 	}
 	created := false
-	defer func() {
-		if !created && s.res.AfterDelete != nil && s.res.BeforeCreate != nil {
-			s.res.AfterDelete(obj)
-		}
-	}()
+	defer func() { done(created) }()
 	data, err := s.encode(obj)
 	if err != nil {
 		return nil, err
@@ -374,7 +369,7 @@ func (s *Store) update(ctx context.Context, namespace, name string, obj, cur run
 		return nil, false, err
 	}
 	// The last finalizer of a deleted object gone: the object goes.
-	if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && s.graceDone(obj) {
+	if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && s.graceDone(obj) && !s.res.finalizing(obj) {
 		if opts.DryRun {
 			return obj, false, nil
 		}
@@ -388,11 +383,31 @@ func (s *Store) update(ctx context.Context, namespace, name string, obj, cur run
 	if apiequality.Semantic.DeepEqual(obj, cur) || opts.DryRun {
 		return obj, false, nil
 	}
+	done, err := s.allocate(ctx, obj, cur)
+	if err != nil {
+		return nil, false, err
+	}
 	out, err := s.writeAt(ctx, obj, curRev)
+	done(err == nil)
 	if errors.Is(err, errRaced) {
 		return nil, !conditional, s.conflict(name)
 	}
 	return out, false, err
+}
+
+// allocate runs the resource's Allocate hook; done is never nil.
+func (s *Store) allocate(ctx context.Context, obj, old runtime.Object) (func(bool), error) {
+	if s.res.Allocate == nil {
+		return func(bool) {}, nil
+	}
+	done, err := s.res.Allocate(ctx, obj, old)
+	if err != nil {
+		return nil, err
+	}
+	if done == nil {
+		done = func(bool) {}
+	}
+	return done, nil
 }
 
 // graceDone reports that a terminating object's grace period has been
@@ -448,8 +463,8 @@ func (s *Store) deleteAt(ctx context.Context, obj runtime.Object, rev int64) (ru
 		return nil, errRaced
 	}
 	m.SetResourceVersion(strconv.FormatInt(resp.Header.Revision, 10))
-	if s.res.AfterDelete != nil {
-		s.res.AfterDelete(obj)
+	if s.res.Release != nil {
+		s.res.Release(context.WithoutCancel(ctx), obj)
 	}
 	return obj, nil
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/skiff-sh/skiff/control/registry"
 )
 
-func core() []*registry.Resource {
+func core(alloc *serviceAllocator) []*registry.Resource {
 	gv := corev1.SchemeGroupVersion
 
 	ns := base(gv.WithKind("Namespace"), "namespaces", "namespace", false,
@@ -21,6 +21,8 @@ func core() []*registry.Resource {
 		defaulting.PrepareNamespaceForCreate(n)
 		n.Status = corev1.NamespaceStatus{Phase: corev1.NamespaceActive}
 	}
+	ns.Finalizing = func(obj runtime.Object) bool { return len(obj.(*corev1.Namespace).Spec.Finalizers) > 0 }
+	ns.PrepareForDelete = func(obj runtime.Object) { obj.(*corev1.Namespace).Status.Phase = corev1.NamespaceTerminating }
 	ns.Fields = func(obj runtime.Object) fields.Set {
 		return fields.Set{"status.phase": string(obj.(*corev1.Namespace).Status.Phase)}
 	}
@@ -52,6 +54,8 @@ func core() []*registry.Resource {
 	svc.Prefix = "/registry/services/specs"
 	svc.Status = true
 	svc.PrepareForCreate = func(obj runtime.Object) { obj.(*corev1.Service).Status = corev1.ServiceStatus{} }
+	svc.Allocate = alloc.allocate
+	svc.Release = alloc.releaseAll
 
 	ep := base(gv.WithKind("Endpoints"), "endpoints", "endpoints", true,
 		func() runtime.Object { return &corev1.Endpoints{} }, func() runtime.Object { return &corev1.EndpointsList{} })

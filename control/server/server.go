@@ -11,6 +11,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -46,6 +47,10 @@ type Config struct {
 	// Peers maps every member's name to its raft address, this one
 	// included. Empty means a single-member cluster.
 	Peers map[string]string
+	// ServiceCIDR is where services' cluster IPs come from; NodePortMin and
+	// NodePortMax bound node ports.
+	ServiceCIDR              netip.Prefix
+	NodePortMin, NodePortMax int
 	// Store holds the store's tuning; its Name, Dir, Transport, Bootstrap,
 	// ClientURL and Forwarder are filled in by Run.
 	Store  raftstore.Config
@@ -58,13 +63,15 @@ type Config struct {
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Name:       host,
-		RaftAddr:   "127.0.0.1:2380",
-		ClientAddr: "127.0.0.1:2379",
-		APIAddr:    "127.0.0.1:6443",
-		Version:    "dev",
-		Store:      raftstore.DefaultConfig(),
-		Logger:     slog.Default(),
+		Name:        host,
+		RaftAddr:    "127.0.0.1:2380",
+		ClientAddr:  "127.0.0.1:2379",
+		APIAddr:     "127.0.0.1:6443",
+		Version:     "dev",
+		ServiceCIDR: netip.MustParsePrefix("10.96.0.0/12"),
+		NodePortMin: 30000, NodePortMax: 32767,
+		Store:  raftstore.DefaultConfig(),
+		Logger: slog.Default(),
 	}
 }
 
@@ -296,9 +303,16 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 		ln.Close()
 		return nil, "", err
 	}
+	ropts := resources.DefaultOptions(store)
+	ropts.ServiceCIDR, ropts.NodePortMin, ropts.NodePortMax, ropts.Logger = cfg.ServiceCIDR, cfg.NodePortMin, cfg.NodePortMax, cfg.Logger
+	served, err := resources.All(ropts)
+	if err != nil {
+		ln.Close()
+		return nil, "", err
+	}
 	api, err := apiserver.New(apiserver.Config{
 		Store: store, Certificate: cert, AdminTokenHash: pki.TokenHash(token), SkiffVersion: cfg.Version,
-		Registry: registry.NewRegistry(store, resources.All()), Logger: cfg.Logger,
+		Registry: registry.NewRegistry(store, served), Logger: cfg.Logger,
 	})
 	if err != nil {
 		ln.Close()

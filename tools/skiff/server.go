@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"runtime/debug"
 
@@ -19,6 +21,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "address members reach this one at for raft")
 	fs.StringVar(&cfg.ClientAddr, "client-addr", cfg.ClientAddr, "address of the etcd v3 gRPC API")
 	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "address of the Kubernetes API (HTTPS; port 0 picks a free one, written into <data-dir>/kubeconfig)")
+	serviceCIDR := fs.String("service-cluster-ip-range", cfg.ServiceCIDR.String(), "IPv4 CIDR that services' cluster IPs come from")
+	nodePorts := fs.String("service-node-port-range", fmt.Sprintf("%d-%d", cfg.NodePortMin, cfg.NodePortMax), "range of node ports, lo-hi")
 	peers := fs.String("peers", "", "every member's raft address, this one included: name=host:port,... (empty: a single-member cluster)")
 	fs.Int64Var(&cfg.Store.QuotaBytes, "quota-bytes", cfg.Store.QuotaBytes, "storage quota; writes past it fail with \"database space exceeded\" until a compaction")
 	fs.IntVar(&cfg.Store.MaxRequestBytes, "max-request-bytes", cfg.Store.MaxRequestBytes, "largest request accepted")
@@ -39,6 +43,12 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if cfg.Peers, err = server.ParsePeers(*peers); err != nil {
 		return err
+	}
+	if cfg.ServiceCIDR, err = netip.ParsePrefix(*serviceCIDR); err != nil {
+		return fmt.Errorf("--service-cluster-ip-range: %w", err)
+	}
+	if _, err := fmt.Sscanf(*nodePorts, "%d-%d", &cfg.NodePortMin, &cfg.NodePortMax); err != nil {
+		return fmt.Errorf("--service-node-port-range %q: want lo-hi: %w", *nodePorts, err)
 	}
 	if *debugAddr != "" {
 		stop, err := serveDebug(*debugAddr)

@@ -94,11 +94,11 @@ func decodeBody(body []byte, contentType string, want schema.GroupVersionKind, i
 		}
 	}
 	if gvk == nil || gvk.Kind != want.Kind || gvk.Group != want.Group {
-		got := "<none>"
+		got := "none"
 		if gvk != nil {
-			got = gvk.String()
+			got = fmt.Sprintf("%s, %s", gvk.Kind, gvk.GroupVersion())
 		}
-		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the body is a %s, but the URL is for %s", got, want.String()))
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the kind in the body (%s) does not match the kind of the URL (%s, %s)", got, want.Kind, want.GroupVersion()))
 	}
 	if gvk.Version != want.Version {
 		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s)", gvk.GroupVersion(), want.GroupVersion()))

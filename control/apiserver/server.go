@@ -183,17 +183,29 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 // SystemNamespaces exist in every cluster.
 var SystemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
 
-// EnsureNamespaces creates the system namespaces that do not exist yet. Every
-// server may call it at start; creates are idempotent.
+// EnsureNamespaces creates the system namespaces that do not exist yet,
+// retrying while the store is unavailable or electing a leader, until ctx
+// ends. Every server may call it at start; creates are idempotent.
 func (s *Server) EnsureNamespaces(ctx context.Context) error {
 	ns := s.cfg.Registry.Namespaces()
 	if ns == nil {
 		return nil
 	}
 	for _, name := range SystemNamespaces {
-		_, err := ns.Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, registry.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("apiserver: create namespace %s: %w", name, err)
+		for {
+			_, err := ns.Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, registry.CreateOptions{})
+			if err == nil || apierrors.IsAlreadyExists(err) {
+				break
+			}
+			if !apierrors.IsServiceUnavailable(err) && !apierrors.IsTimeout(err) && !apierrors.IsInternalError(err) {
+				return fmt.Errorf("apiserver: create namespace %s: %w", name, err)
+			}
+			s.cfg.Logger.Debug("create system namespace: retrying", "namespace", name, "err", err)
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("apiserver: create namespace %s: %w (last error: %v)", name, ctx.Err(), err)
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
 	}
 	return nil

@@ -42,6 +42,9 @@ func serve(t *testing.T) (string, *http.Client, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := srv.EnsureNamespaces(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -97,11 +97,12 @@ func storeErr(err error) error {
 		return err
 	}
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, raftstore.ErrTimeout):
-		return apierrors.NewTimeoutError(fmt.Sprintf("store: %v", err), 1)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, raftstore.ErrTimeout), errors.Is(err, raftstore.ErrLeaderChanged):
+		// The outcome of a write is unknown: it may yet be applied.
+		return apierrors.NewTimeoutError(fmt.Sprintf("store: %v; the request may or may not have been applied", err), 1)
 	case errors.Is(err, raftstore.ErrRequestTooLarge):
 		return apierrors.NewRequestEntityTooLargeError(err.Error())
-	case errors.Is(err, raftstore.ErrNoLeader), errors.Is(err, raftstore.ErrStopped):
+	case errors.Is(err, raftstore.ErrNoLeader), errors.Is(err, raftstore.ErrStopped), errors.Is(err, raftstore.ErrNotLeader):
 		return apierrors.NewServiceUnavailable(fmt.Sprintf("store unavailable: %v", err))
 	}
 	return apierrors.NewInternalError(fmt.Errorf("store: %w", err))

@@ -3,6 +3,7 @@ package raftstore
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -87,6 +88,8 @@ func (s *Store) runLeader(ctx context.Context) {
 	s.leases.reset()
 	s.leaderReady.Store(true)
 	s.log.Info("raftstore: leader ready", "term", s.raft.CurrentTerm())
+	s.leaderTasks.lead(ctx)
+	defer s.leaderTasks.stepDown()
 	s.expireLeases(ctx)
 }
 
@@ -112,5 +115,51 @@ func (s *Store) registerMember(ctx context.Context) {
 			return
 		case <-time.After(wait):
 		}
+	}
+}
+
+// leaderTasks runs the work registered with OnLeader while this member is
+// the ready leader.
+type leaderTasks struct {
+	mu    sync.Mutex
+	tasks []func(context.Context)
+	ctx   context.Context // the current leadership; nil when not leader
+	wg    sync.WaitGroup
+}
+
+func (l *leaderTasks) lead(ctx context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ctx = ctx
+	for _, fn := range l.tasks {
+		l.start(fn)
+	}
+}
+
+func (l *leaderTasks) start(fn func(context.Context)) {
+	ctx := l.ctx
+	l.wg.Go(func() { fn(ctx) })
+}
+
+// stepDown waits for the tasks, whose context has ended, to return.
+func (l *leaderTasks) stepDown() {
+	l.mu.Lock()
+	l.ctx = nil
+	l.mu.Unlock()
+	l.wg.Wait()
+}
+
+// OnLeader runs fn in its own goroutine each time this member becomes the
+// leader and has applied every earlier entry, and now if it already is. fn's
+// context ends when leadership is lost or the store closes, and the member
+// does not take another leadership before fn returns: leader-only work
+// (controllers, the scheduler, the garbage collector) never runs twice on
+// one member.
+func (s *Store) OnLeader(fn func(ctx context.Context)) {
+	s.leaderTasks.mu.Lock()
+	defer s.leaderTasks.mu.Unlock()
+	s.leaderTasks.tasks = append(s.leaderTasks.tasks, fn)
+	if s.leaderTasks.ctx != nil {
+		s.leaderTasks.start(fn)
 	}
 }

@@ -40,6 +40,7 @@ type Store struct {
 	batches     sync.WaitGroup // waiters of raft entries in flight
 	raftDown    chan struct{}  // closed once raft has shut down
 	leases      *leaseKeeper
+	leaderTasks leaderTasks
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -57,6 +57,13 @@ type Resource struct {
 	// (a node, for pods) to confirm it; 0 deletes at once. It sees the
 	// client's requested grace period (nil: none given).
 	GracePeriod func(obj runtime.Object, requested *int64) int64
+	// Storage, when set, is the kind objects are kept as; ToStorage and
+	// FromStorage convert (events.k8s.io/v1 Events are kept as core/v1
+	// Events, so both APIs see the same objects).
+	Storage     schema.GroupVersionKind
+	NewStorage  func() runtime.Object
+	ToStorage   func(obj runtime.Object) runtime.Object
+	FromStorage func(obj runtime.Object) runtime.Object
 	// Finalizing reports finalizers of the resource's own that keep a
 	// deleted object in the store beyond metadata.finalizers (a namespace's
 	// spec.finalizers).

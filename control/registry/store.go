@@ -67,6 +67,10 @@ func (s *Store) encode(obj runtime.Object) ([]byte, error) {
 	m.SetResourceVersion("")
 	defer m.SetResourceVersion(rv)
 	obj.GetObjectKind().SetGroupVersionKind(s.res.Kind)
+	if s.res.ToStorage != nil {
+		obj = s.res.ToStorage(obj)
+		obj.GetObjectKind().SetGroupVersionKind(s.res.Storage)
+	}
 	var buf bytes.Buffer
 	if err := scheme.Protobuf.Encode(obj, &buf); err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("registry: encode %s: %w", s.res.Plural, err))
@@ -76,10 +80,16 @@ func (s *Store) encode(obj runtime.Object) ([]byte, error) {
 
 // decode reads a stored object and sets its resourceVersion.
 func (s *Store) decode(kv *mvccpb.KeyValue, rev int64) (runtime.Object, error) {
-	obj := s.res.New()
-	out, _, err := scheme.Protobuf.Decode(kv.Value, nil, obj)
+	newObj := s.res.New
+	if s.res.NewStorage != nil {
+		newObj = s.res.NewStorage
+	}
+	out, _, err := scheme.Protobuf.Decode(kv.Value, nil, newObj())
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("registry: decode %s: %w", kv.Key, err))
+	}
+	if s.res.FromStorage != nil {
+		out = s.res.FromStorage(out)
 	}
 	m, err := metaOf(out)
 	if err != nil {

@@ -18,5 +18,5 @@ func others() []*registry.Resource {
 		func() runtime.Object { return &coordinationv1.Lease{} }, func() runtime.Object { return &coordinationv1.LeaseList{} })
 	lease.AllowCreateOnUpdate = true
 
-	return []*registry.Resource{slices, lease}
+	return []*registry.Resource{slices, eventsV1(), lease}
 }

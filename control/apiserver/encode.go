@@ -85,6 +85,9 @@ func partial(obj runtime.Object, gv string) (*metav1.PartialObjectMetadata, erro
 
 // writeObject answers obj with code in the negotiated format.
 func writeObject(w http.ResponseWriter, r *http.Request, code int, obj runtime.Object, out output) {
+	if obj.GetObjectKind().GroupVersionKind().Empty() {
+		scheme.SetKind(obj)
+	}
 	obj, err := transform(obj, out, r, true)
 	if err != nil {
 		writeError(w, err)

@@ -337,6 +337,7 @@ func (s *Store) update(ctx context.Context, namespace, name string, obj, cur run
 			fmt.Errorf("Precondition failed: UID in precondition: %s, UID in object meta: %s", m.GetUID(), old.GetUID()))
 	}
 	// What the client may not change.
+	m.SetResourceVersion(strconv.FormatInt(curRev, 10))
 	m.SetUID(old.GetUID())
 	m.SetCreationTimestamp(old.GetCreationTimestamp())
 	m.SetDeletionTimestamp(old.GetDeletionTimestamp())
@@ -344,6 +345,10 @@ func (s *Store) update(ctx context.Context, namespace, name string, obj, cur run
 	m.SetGeneration(old.GetGeneration())
 	m.SetManagedFields(nil)
 	switch opts.Subresource {
+	case "binding", "finalize":
+		// Writes made by the server's own subresource handlers (a pod's
+		// binding, a namespace's finalizers), validated there: the object
+		// is written as the handler made it.
 	case "status":
 		// Only the status is written; everything else stays as stored.
 		status := fieldOf(obj, "Status")
@@ -373,8 +378,11 @@ func (s *Store) update(ctx context.Context, namespace, name string, obj, cur run
 		}
 	}
 	check := func() field.ErrorList { return call2(s.res.ValidateUpdate, obj, cur) }
-	if opts.Subresource == "status" {
+	switch opts.Subresource {
+	case "status":
 		check = func() field.ErrorList { return call2(s.res.ValidateStatus, obj, cur) }
+	case "binding", "finalize":
+		check = func() field.ErrorList { return nil }
 	}
 	if err := s.validate(m, check); err != nil {
 		return nil, false, err

@@ -310,9 +310,10 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 		ln.Close()
 		return nil, "", err
 	}
+	reg := registry.NewRegistry(store, served)
 	api, err := apiserver.New(apiserver.Config{
 		Store: store, Certificate: cert, AdminTokenHash: pki.TokenHash(token), SkiffVersion: cfg.Version,
-		Registry: registry.NewRegistry(store, served), Logger: cfg.Logger,
+		Registry: reg, Logger: cfg.Logger,
 	})
 	if err != nil {
 		ln.Close()
@@ -322,6 +323,7 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 		ln.Close()
 		return nil, "", err
 	}
+	runControllers(store, reg, cfg.Logger)
 	go func() {
 		if err := api.Serve(ln); err != nil {
 			errs <- err

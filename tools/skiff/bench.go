@@ -6,18 +6,31 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/skiff-sh/skiff/tools/bench/apibench"
 	"github.com/skiff-sh/skiff/tools/bench/storebench"
 )
 
+const benchUsage = "usage: skiff bench store --vs-etcd [flags] | skiff bench api [flags]"
+
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "store" {
-		return fmt.Errorf("usage: skiff bench store --vs-etcd [flags]")
+	if len(args) == 0 {
+		return fmt.Errorf("%s", benchUsage)
 	}
+	switch args[0] {
+	case "store":
+		return runBenchStore(ctx, args[1:], stdout, stderr)
+	case "api":
+		return runBenchAPI(ctx, args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("%s", benchUsage)
+}
+
+func runBenchStore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("skiff bench store", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	opts := storebench.RegisterFlags(fs)
 	logLevel := fs.String("log-level", "info", "progress log level on stderr")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	logger, err := newLogger(stderr, *logLevel)
@@ -26,4 +39,23 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	opts.Logger = logger
 	return storebench.Run(ctx, *opts, stdout)
+}
+
+func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("skiff bench api", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	opts := apibench.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := "info"
+	if opts.Verbose {
+		level = "debug"
+	}
+	logger, err := newLogger(stderr, level)
+	if err != nil {
+		return err
+	}
+	opts.Logger = logger
+	return apibench.Run(ctx, *opts, stdout)
 }

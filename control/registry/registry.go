@@ -31,6 +31,7 @@ func NewRegistry(kv KV, resources []*Resource) *Registry {
 	if ns := r.Namespaces(); ns != nil {
 		for _, s := range r.stores {
 			s.NamespaceReady = namespaceReady(ns)
+			s.NamespaceKey = func(name string) string { return ns.res.Key("", name) }
 		}
 	}
 	return r
@@ -50,10 +51,16 @@ func (r *Registry) Namespaces() *Store {
 	return r.byGVR[schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}]
 }
 
-// namespaceReady refuses creates in a missing or terminating namespace.
+// namespaceReady refuses creates in a missing or terminating namespace. It
+// reads the local replica, and the whole cluster only when the namespace
+// is missing there (it may be new); the create's transaction checks again
+// that the namespace exists when it commits.
 func namespaceReady(namespaces *Store) func(ctx context.Context, ns string) error {
 	return func(ctx context.Context, ns string) error {
-		obj, err := namespaces.Get(ctx, "", ns)
+		obj, err := namespaces.GetLocal(ctx, "", ns)
+		if apierrors.IsNotFound(err) {
+			obj, err = namespaces.Get(ctx, "", ns)
+		}
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -41,6 +42,9 @@ type Store struct {
 	// NamespaceReady, if set, is asked before creating in a namespace; it
 	// returns a status error for a missing or terminating namespace.
 	NamespaceReady func(ctx context.Context, namespace string) error
+	// NamespaceKey, if set, is the store key of a namespace: a create in a
+	// namespace commits only while that key exists.
+	NamespaceKey func(namespace string) string
 }
 
 // NewStore returns the store of resource r on kv.
@@ -124,9 +128,20 @@ func (s *Store) Get(ctx context.Context, namespace, name string) (runtime.Object
 	return obj, err
 }
 
+// GetLocal returns the named object as the local replica has it
+// (serializable: possibly behind the cluster).
+func (s *Store) GetLocal(ctx context.Context, namespace, name string) (runtime.Object, error) {
+	obj, _, err := s.read(ctx, namespace, name, true)
+	return obj, err
+}
+
 // get returns the object and its mod revision; NotFound if absent.
 func (s *Store) get(ctx context.Context, namespace, name string) (runtime.Object, int64, error) {
-	resp, err := s.kv.Range(ctx, &pb.RangeRequest{Key: []byte(s.res.Key(namespace, name))})
+	return s.read(ctx, namespace, name, false)
+}
+
+func (s *Store) read(ctx context.Context, namespace, name string, local bool) (runtime.Object, int64, error) {
+	resp, err := s.kv.Range(ctx, &pb.RangeRequest{Key: []byte(s.res.Key(namespace, name)), Serializable: local})
 	if err != nil {
 		return nil, 0, storeErr(err)
 	}
@@ -194,14 +209,24 @@ func (s *Store) Create(ctx context.Context, namespace string, obj runtime.Object
 		return nil, err
 	}
 	key := []byte(s.res.Key(m.GetNamespace(), m.GetName()))
-	resp, err := s.kv.Txn(ctx, &pb.TxnRequest{
+	txn := &pb.TxnRequest{
 		Compare: []*pb.Compare{{Key: key, Target: pb.Compare_CREATE, Result: pb.Compare_EQUAL, TargetUnion: &pb.Compare_CreateRevision{CreateRevision: 0}}},
 		Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: key, Value: data}}}},
-	})
+		Failure: []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: key, KeysOnly: true}}}},
+	}
+	if s.res.Namespaced && s.NamespaceKey != nil {
+		// The namespace must still exist when the create commits.
+		txn.Compare = append(txn.Compare, &pb.Compare{Key: []byte(s.NamespaceKey(m.GetNamespace())), Target: pb.Compare_CREATE,
+			Result: pb.Compare_GREATER, TargetUnion: &pb.Compare_CreateRevision{CreateRevision: 0}})
+	}
+	resp, err := s.kv.Txn(ctx, txn)
 	if err != nil {
 		return nil, storeErr(err)
 	}
 	if !resp.Succeeded {
+		if r := resp.Responses[0].GetResponseRange(); r != nil && len(r.Kvs) == 0 {
+			return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, m.GetNamespace())
+		}
 		return nil, apierrors.NewAlreadyExists(s.res.GroupResource(), m.GetName())
 	}
 	created = true

@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,6 +150,22 @@ func TestCreateChecksNamespace(t *testing.T) {
 	}
 	if _, err := s.Create(t.Context(), "missing", deployment("web", 1), registry.CreateOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("create in a missing namespace: %v, want NotFound", err)
+	}
+	// A check that passed on stale data: the transaction still refuses a
+	// create in a namespace that is gone when it commits.
+	s.NamespaceReady = func(context.Context, string) error { return nil }
+	s.NamespaceKey = func(ns string) string { return "/registry/namespaces/" + ns }
+	if _, err := s.Create(t.Context(), "gone", deployment("web", 1), registry.CreateOptions{}); !apierrors.IsNotFound(err) || !strings.Contains(err.Error(), "namespaces") {
+		t.Errorf("create racing a namespace deletion: %v, want namespace NotFound", err)
+	}
+	if _, err := kv.Put(t.Context(), &pb.PutRequest{Key: []byte("/registry/namespaces/here"), Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(t.Context(), "here", deployment("web", 1), registry.CreateOptions{}); err != nil {
+		t.Errorf("create in an existing namespace: %v", err)
+	}
+	if _, err := s.Create(t.Context(), "here", deployment("web", 1), registry.CreateOptions{}); !apierrors.IsAlreadyExists(err) {
+		t.Errorf("second create: %v, want AlreadyExists", err)
 	}
 }
 

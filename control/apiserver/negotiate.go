@@ -84,6 +84,9 @@ func negotiateOutput(accept string, allowProtobuf bool) (output, bool) {
 		}
 		out.pretty = c.params["pretty"] == "1" || c.params["pretty"] == "true"
 		if as := c.params["as"]; as != "" {
+			if out.mediaType == mediaProtobuf {
+				continue // Tables and metadata are served as JSON or YAML
+			}
 			if c.params["g"] != "meta.k8s.io" || (c.params["v"] != "v1" && c.params["v"] != "v1beta1") {
 				continue
 			}

@@ -40,10 +40,12 @@ func (h *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource")
 		return
 	}
-	out, ok := negotiateOutput(r.Header.Get("Accept"), false)
+	// Protobuf responses for everything but watch streams, which are JSON
+	// (clients that accept protobuf accept JSON too).
+	out, ok := negotiateOutput(r.Header.Get("Accept"), info.Verb != "watch")
 	if !ok {
 		writeStatus(w, http.StatusNotAcceptable, metav1.StatusReasonNotAcceptable,
-			"only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io")
+			"only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf, application/json;as=Table;v=v1;g=meta.k8s.io")
 		return
 	}
 	if info.Subresource != "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -177,7 +178,16 @@ func (r *run) watchOnce(ctx context.Context, s *registry.Store, initial bool, ha
 		}
 		opts.ResourceVersion = lm.GetResourceVersion()
 	}
-	w, err := s.Watch(ctx, "", opts)
+	var w watch.Interface
+	var err error
+	if initial {
+		w, err = s.Watch(ctx, "", opts)
+	} else {
+		// Content is only a hint to look at its namespace again: no need to
+		// decode it.
+		rv, _ := strconv.ParseInt(opts.ResourceVersion, 10, 64)
+		w, err = s.WatchNames(ctx, rv)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("nscontroller: watch %s: %w", s.Resource().Plural, err)
 	}

@@ -524,3 +524,27 @@ func TestWatchRules(t *testing.T) {
 		t.Errorf("compacted watch: %s %v, want ERROR 410", ev.Type, ev.Object)
 	}
 }
+
+func TestWatchNames(t *testing.T) {
+	kv := newKV(t)
+	s := registry.NewStore(kv, pods())
+	ctx := t.Context()
+	w, err := s.WatchNames(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if _, err := s.Create(ctx, "team-a", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}}, registry.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Delete(ctx, "team-a", "p", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []watch.EventType{watch.Added, watch.Deleted} {
+		ev := next(t, w)
+		m := ev.Object.(*metav1.PartialObjectMetadata)
+		if ev.Type != want || m.Namespace != "team-a" || m.Name != "p" || m.ResourceVersion == "" {
+			t.Errorf("event %s %s/%s rv %q, want %s team-a/p", ev.Type, m.Namespace, m.Name, m.ResourceVersion, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -108,6 +109,7 @@ func (s *Store) Watch(ctx context.Context, namespace string, opts metav1.ListOpt
 
 type storeWatch struct {
 	s         *Store
+	namesOnly bool
 	sel       selection
 	w         *raftstore.Watcher
 	cancel    context.CancelFunc
@@ -195,6 +197,9 @@ func (sw *storeWatch) bookmark(rev int64) runtime.Object {
 // convert turns a store event into a watch event, applying the selectors
 // to the object before and after.
 func (sw *storeWatch) convert(ev *mvccpb.Event) (watch.Event, bool, error) {
+	if sw.namesOnly {
+		return sw.name(ev), true, nil
+	}
 	var cur, prev runtime.Object
 	var err error
 	rev := ev.Kv.ModRevision
@@ -203,13 +208,18 @@ func (sw *storeWatch) convert(ev *mvccpb.Event) (watch.Event, bool, error) {
 			return watch.Event{}, false, err
 		}
 	}
-	if ev.PrevKv != nil {
+	// The previous version matters for deletes and for selector
+	// transitions; without a selector a put needs only the new version.
+	if ev.PrevKv != nil && (ev.Type == mvccpb.DELETE || !sw.sel.everything()) {
 		if prev, err = sw.s.decode(ev.PrevKv, rev); err != nil {
 			return watch.Event{}, false, err
 		}
 	}
 	curOK := cur != nil && sw.s.matches(sw.sel, cur)
 	prevOK := prev != nil && sw.s.matches(sw.sel, prev)
+	if prev == nil && ev.PrevKv != nil && ev.Type == mvccpb.PUT {
+		prevOK = true // not decoded: no selector, so it matched
+	}
 	switch {
 	case ev.Type == mvccpb.DELETE:
 		if prevOK {
@@ -223,4 +233,43 @@ func (sw *storeWatch) convert(ev *mvccpb.Event) (watch.Event, bool, error) {
 		return watch.Event{Type: watch.Deleted, Object: cur}, true, nil
 	}
 	return watch.Event{}, false, nil
+}
+
+// WatchNames streams which objects change after revision from (0: now):
+// each event's object is a PartialObjectMetadata with only the namespace,
+// name and resourceVersion, read from the store key without decoding the
+// object. It suits watchers that only need to know what to look at again.
+func (s *Store) WatchNames(ctx context.Context, from int64) (watch.Interface, error) {
+	if from <= 0 {
+		from = s.kv.Rev()
+	}
+	prefix := s.res.ListPrefix("")
+	wctx, cancel := context.WithCancel(ctx)
+	w, err := s.kv.Watch(wctx, raftstore.WatchRequest{Key: []byte(prefix), RangeEnd: []byte(prefixEnd(prefix)), StartRevision: from + 1})
+	if err != nil {
+		cancel()
+		return nil, storeErr(err)
+	}
+	sw := &storeWatch{s: s, namesOnly: true, w: w, cancel: cancel, out: make(chan watch.Event, 64), done: make(chan struct{})}
+	go sw.run(wctx, nil, from, false)
+	return sw, nil
+}
+
+func (sw *storeWatch) name(ev *mvccpb.Event) watch.Event {
+	rest := strings.TrimPrefix(string(ev.Kv.Key), sw.s.res.Prefix+"/")
+	m := &metav1.PartialObjectMetadata{}
+	if ns, name, ok := strings.Cut(rest, "/"); ok && sw.s.res.Namespaced {
+		m.Namespace, m.Name = ns, name
+	} else {
+		m.Name = rest
+	}
+	m.ResourceVersion = strconv.FormatInt(ev.Kv.ModRevision, 10)
+	t := watch.Modified
+	switch {
+	case ev.Type == mvccpb.DELETE:
+		t = watch.Deleted
+	case ev.Kv.CreateRevision == ev.Kv.ModRevision:
+		t = watch.Added
+	}
+	return watch.Event{Type: t, Object: m}
 }

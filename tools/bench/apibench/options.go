@@ -20,9 +20,9 @@ type Options struct {
 	// ServerArgs are extra flags for every `skiff server`, such as
 	// --unsafe-no-fsync.
 	ServerArgs []string
-	// Protobuf makes client-go send and accept protobuf instead of JSON, as
-	// Kubernetes' own components do.
-	Protobuf bool
+	// JSON makes client-go send and accept JSON. By default its typed
+	// clients of built-in types send protobuf and accept protobuf or JSON.
+	JSON bool
 	// Keep leaves the scratch directory (data dirs, kubeconfigs, server logs)
 	// in place and logs where it is.
 	Keep bool
@@ -97,7 +97,7 @@ func RegisterFlags(fs *flag.FlagSet) *Options {
 		o.ServerArgs = strings.Fields(s)
 		return nil
 	})
-	fs.BoolVar(&o.Protobuf, "protobuf", o.Protobuf, "talk protobuf to the API, as Kubernetes components do (default: JSON, as client-go does)")
+	fs.BoolVar(&o.JSON, "json", o.JSON, "talk JSON to the API (default: what client-go's typed clients do for built-in types: protobuf bodies, protobuf or JSON answers)")
 	fs.BoolVar(&o.Keep, "keep", o.Keep, "keep the servers' data dirs and logs")
 	fs.BoolVar(&o.Verbose, "verbose", o.Verbose, "per-server figures in the table")
 	fs.StringVar(&o.PprofDir, "pprof-dir", o.PprofDir, "save a CPU profile of every server, taken during the create phase, in this directory")

@@ -59,11 +59,11 @@ func TestRegisterFlags(t *testing.T) {
 		t.Errorf("defaults: pods %d workers %d, want 10000 and 32 as the issue asks", o.Pods, o.Workers)
 	}
 	err := fs.Parse([]string{"--pods", "300", "--workers", "8", "--skiff-bin", "/x/skiff", "--keep", "--verbose",
-		"--protobuf", "--server-args", " --unsafe-no-fsync  --log-level warn ", "--op-timeout", "3s"})
+		"--json", "--server-args", " --unsafe-no-fsync  --log-level warn ", "--op-timeout", "3s"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Pods != 300 || o.Workers != 8 || o.SkiffBin != "/x/skiff" || !o.Keep || !o.Verbose || !o.Protobuf || o.OpTimeout != 3*time.Second {
+	if o.Pods != 300 || o.Workers != 8 || o.SkiffBin != "/x/skiff" || !o.Keep || !o.Verbose || !o.JSON || o.OpTimeout != 3*time.Second {
 		t.Errorf("parsed options = %+v", *o)
 	}
 	if want := []string{"--unsafe-no-fsync", "--log-level", "warn"}; !slices.Equal(o.ServerArgs, want) {

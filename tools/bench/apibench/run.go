@@ -13,7 +13,7 @@ import (
 )
 
 const (
-	mediaProtobuf = "application/vnd.kubernetes.protobuf"
+	mediaJSON = "application/json"
 	userAgent     = "skiff-bench-api"
 )
 
@@ -66,16 +66,16 @@ func Run(ctx context.Context, opts Options, out io.Writer) (err error) {
 			err = fmt.Errorf("%w\n%w", err, aerr)
 		}
 	}()
-	encoding := "JSON"
-	if opts.Protobuf {
-		encoding = "protobuf"
+	encoding := "protobuf"
+	if opts.JSON {
+		encoding = "JSON"
 	}
 	if err := c.waitReady(ctx, opts.StartTimeout, func(cfg *rest.Config) {
 		cfg.QPS, cfg.Burst = 1e6, 1e6 // no client-side throttling
 		cfg.UserAgent = userAgent
-		if opts.Protobuf {
-			cfg.ContentType = mediaProtobuf
-			cfg.AcceptContentTypes = mediaProtobuf + ",application/json"
+		if opts.JSON {
+			cfg.ContentType = mediaJSON
+			cfg.AcceptContentTypes = mediaJSON
 		}
 	}); err != nil {
 		return err

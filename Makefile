@@ -33,11 +33,12 @@ test-unit:
 test-integration: build
 	SKIFF_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -tags integration ./tools/... ./raftstore/... ./control/...
 
-## bench: Skiff's store side by side with a three-member etcd
+## bench: Skiff's store side by side with a three-member etcd, then the API against raw store puts
 bench: build
 	$(BIN) bench store --vs-etcd
+	$(BIN) bench api
 
-## up: a local three-node store cluster on loopback (the node side comes in later issues)
+## up: a local three-node control plane on loopback with hello-world created (the node side comes in later issues)
 up: build
 	./scripts/up.sh $(DATA)
 

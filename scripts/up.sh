@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make up: a three-member Skiff store on loopback, with its data under $1.
-# The node side (pods, networking, hello-world) comes with later work; today
-# `make up` starts the store that everything else will stand on.
+# make up: a three-member Skiff control plane on loopback, with its data
+# under $1, and the hello-world Deployment created through its Kubernetes
+# API. The controllers, scheduler and node daemon come with later work, so
+# no ReplicaSet or pod follows yet.
 set -euo pipefail
 data=${1:-.data}
 bin=${SKIFF_BIN:-bin/skiff}
@@ -25,8 +26,14 @@ for _ in $(seq 100); do
 			ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint status -w table
 		fi
 		echo "Skiff store is up: etcdctl --endpoints $endpoints ...  (logs in $data/n*.log; make down stops it)"
-		echo "Kubernetes API (health and version so far): kubectl --kubeconfig $data/n1/kubeconfig version"
-		kubectl --kubeconfig "$data/n1/kubeconfig" version 2>/dev/null || true
+		kc=(--kubeconfig "$data/n1/kubeconfig")
+		for _ in $(seq 50); do "$bin" kubectl "${kc[@]}" get ns default >/dev/null 2>&1 && break; sleep 0.2; done
+		if ! "$bin" kubectl "${kc[@]}" get deployment hello-world >/dev/null 2>&1; then
+			"$bin" kubectl "${kc[@]}" create deployment hello-world --image=gcr.io/google-samples/hello-app:1.0
+		fi
+		"$bin" kubectl "${kc[@]}" get deploy,rs,pods -o wide
+		echo "Kubernetes API: $bin kubectl --kubeconfig $data/n1/kubeconfig ...  (or kubectl with that kubeconfig)"
+		echo "hello-world is stored; it gets ReplicaSets and pods once the controllers, scheduler and node daemon exist (issues 4 and 5)."
 		exit 0
 	fi
 	sleep 0.2

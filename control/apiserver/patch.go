@@ -38,9 +38,6 @@ func newPatcher(r *http.Request, gvk schema.GroupVersionKind, newObj func() runt
 	}
 	switch media {
 	case mediaJSONPatch, mediaMergePatch, mediaStrategicPatch:
-	case mediaApplyPatch:
-		return nil, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "patch", schema.GroupResource{}, "",
-			"server-side apply (application/apply-patch+yaml) is not supported by Skiff yet; use client-side kubectl apply", 0, false)
 	default:
 		return nil, unsupportedMediaType(media)
 	}
@@ -96,6 +93,13 @@ func (p *patcher) apply(cur runtime.Object) (runtime.Object, error) {
 
 func (h *rest) patch(w http.ResponseWriter, r *http.Request, s *registry.Store, info requestInfo, out output, sub string) error {
 	res := s.Resource()
+	if media, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); media == mediaApplyPatch {
+		return h.apply(w, r, s, info, out, sub)
+	}
+	manager, err := fieldManagerName(r)
+	if err != nil {
+		return err
+	}
 	p, err := newPatcher(r, res.Kind, res.New)
 	if err != nil {
 		return err
@@ -109,7 +113,7 @@ func (h *rest) patch(w http.ResponseWriter, r *http.Request, s *registry.Store, 
 			return nil, apierrors.NewNotFound(res.GroupResource(), info.Name)
 		}
 		return p.apply(cur)
-	}, registry.UpdateOptions{DryRun: dry, Subresource: sub})
+	}, registry.UpdateOptions{DryRun: dry, Subresource: sub, FieldManager: manager})
 	if err != nil {
 		return err
 	}

@@ -14,13 +14,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/skiff-sh/skiff/control/api/scheme"
+	"github.com/skiff-sh/skiff/control/fieldmanager"
 	"github.com/skiff-sh/skiff/control/registry"
 )
 
 // rest serves the resources: it parses the URL, negotiates formats, decodes
 // bodies and calls the registry.
 type rest struct {
-	reg    *registry.Registry
+	reg *registry.Registry
+	// fields merges server-side apply requests (nil: apply is refused).
+	fields *fieldmanager.Manager
 	logger *slog.Logger
 }
 
@@ -157,7 +160,11 @@ func (h *rest) create(w http.ResponseWriter, r *http.Request, s *registry.Store,
 	if err != nil {
 		return err
 	}
-	created, err := s.Create(r.Context(), info.Namespace, obj, registry.CreateOptions{DryRun: dry})
+	manager, err := fieldManagerName(r)
+	if err != nil {
+		return err
+	}
+	created, err := s.Create(r.Context(), info.Namespace, obj, registry.CreateOptions{DryRun: dry, FieldManager: manager})
 	if err != nil {
 		return err
 	}
@@ -184,9 +191,13 @@ func (h *rest) update(w http.ResponseWriter, r *http.Request, s *registry.Store,
 	if err != nil {
 		return err
 	}
+	manager, err := fieldManagerName(r)
+	if err != nil {
+		return err
+	}
 	updated, created, err := s.Update(r.Context(), info.Namespace, info.Name, func(runtime.Object) (runtime.Object, error) {
 		return obj.DeepCopyObject(), nil
-	}, registry.UpdateOptions{DryRun: dry, Subresource: sub})
+	}, registry.UpdateOptions{DryRun: dry, Subresource: sub, FieldManager: manager})
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiff-sh/skiff/control/api/openapi"
+	"github.com/skiff-sh/skiff/control/fieldmanager"
 	"github.com/skiff-sh/skiff/control/pki"
 	"github.com/skiff-sh/skiff/control/registry"
 	"github.com/skiff-sh/skiff/raftstore"
@@ -40,7 +41,10 @@ type Config struct {
 	SkiffVersion string
 	// Registry holds the served resources (over Store).
 	Registry *registry.Registry
-	Logger   *slog.Logger
+	// Fields, if set, serves server-side apply; the registry should track
+	// fields with the same manager (Registry.TrackFields).
+	Fields *fieldmanager.Manager
+	Logger *slog.Logger
 }
 
 // Server is the HTTPS API server.
@@ -70,7 +74,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, rest: &rest{reg: cfg.Registry, logger: cfg.Logger}, discovery: newDiscovery(cfg.Registry), openapi: docs}
+	s := &Server{cfg: cfg, rest: &rest{reg: cfg.Registry, fields: cfg.Fields, logger: cfg.Logger}, discovery: newDiscovery(cfg.Registry), openapi: docs}
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,

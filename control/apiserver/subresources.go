@@ -142,6 +142,10 @@ func (h *rest) scale(w http.ResponseWriter, r *http.Request, s *registry.Store, 
 	if err != nil {
 		return err
 	}
+	manager, err := fieldManagerName(r)
+	if err != nil {
+		return err
+	}
 	updated, _, err := s.Update(r.Context(), info.Namespace, info.Name, func(cur runtime.Object) (runtime.Object, error) {
 		if cur == nil {
 			return nil, apierrors.NewNotFound(s.Resource().GroupResource(), info.Name)
@@ -166,7 +170,7 @@ func (h *rest) scale(w http.ResponseWriter, r *http.Request, s *registry.Store, 
 		m := obj.(metav1.Object)
 		m.SetResourceVersion(want.ResourceVersion)
 		return obj, nil
-	}, registry.UpdateOptions{DryRun: dry})
+	}, registry.UpdateOptions{DryRun: dry, FieldManager: manager})
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,13 @@ func NewRegistry(kv KV, resources []*Resource) *Registry {
 	return r
 }
 
+// TrackFields makes every store record field ownership with t.
+func (r *Registry) TrackFields(t FieldTracker) {
+	for _, s := range r.stores {
+		s.Fields = t
+	}
+}
+
 // Stores returns every store, in the order of the resources given.
 func (r *Registry) Stores() []*Store { return r.stores }
 

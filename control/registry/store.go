@@ -45,6 +45,8 @@ type Store struct {
 	// NamespaceKey, if set, is the store key of a namespace: a create in a
 	// namespace commits only while that key exists.
 	NamespaceKey func(namespace string) string
+	// Fields, if set, records metadata.managedFields on every write.
+	Fields FieldTracker
 }
 
 // NewStore returns the store of resource r on kv.
@@ -155,6 +157,26 @@ func (s *Store) read(ctx context.Context, namespace, name string, local bool) (r
 // CreateOptions are the parameters of a create.
 type CreateOptions struct {
 	DryRun bool
+	// FieldManager names the writer in metadata.managedFields.
+	FieldManager string
+	// Applied marks an object a server-side apply already merged and
+	// recorded: its managedFields are taken as they are.
+	Applied bool
+}
+
+// FieldTracker records field ownership (metadata.managedFields);
+// control/fieldmanager implements it.
+type FieldTracker interface {
+	Update(gvk schema.GroupVersionKind, live, obj runtime.Object, manager, subresource string) runtime.Object
+}
+
+// track records manager's changes from live to obj.
+func (s *Store) track(live, obj runtime.Object, manager, subresource string, applied bool) (runtime.Object, metav1.Object) {
+	if s.Fields != nil && !applied {
+		obj = s.Fields.Update(s.res.Kind, live, obj, manager, subresource)
+	}
+	m, _ := metaOf(obj)
+	return obj, m
 }
 
 // Create stores a new object in namespace (ignored for cluster-scoped
@@ -176,7 +198,6 @@ func (s *Store) Create(ctx context.Context, namespace string, obj runtime.Object
 	m.SetCreationTimestamp(metav1.NewTime(s.Now().Truncate(time.Second)))
 	m.SetDeletionTimestamp(nil)
 	m.SetDeletionGracePeriodSeconds(nil)
-	m.SetManagedFields(nil)
 	m.SetGeneration(0)
 	if s.res.Generation {
 		m.SetGeneration(1)
@@ -187,6 +208,7 @@ func (s *Store) Create(ctx context.Context, namespace string, obj runtime.Object
 	if s.res.PrepareForCreate != nil {
 		s.res.PrepareForCreate(obj)
 	}
+	obj, m = s.track(s.res.New(), obj, opts.FieldManager, "", opts.Applied)
 	if err := s.validate(m, func() field.ErrorList { return call1(s.res.Validate, obj) }); err != nil {
 		return nil, err
 	}
@@ -302,6 +324,13 @@ type UpdateFunc func(current runtime.Object) (runtime.Object, error)
 // UpdateOptions are the parameters of an update.
 type UpdateOptions struct {
 	DryRun bool
+	// FieldManager names the writer in metadata.managedFields; Applied
+	// marks a server-side apply's result (see CreateOptions).
+	FieldManager string
+	Applied      bool
+	// CreateMissing lets the update create a missing object (server-side
+	// apply does) whatever the resource's AllowCreateOnUpdate.
+	CreateMissing bool
 	// Subresource is "" for the object or "status".
 	Subresource string
 }
@@ -313,12 +342,12 @@ type UpdateOptions struct {
 func (s *Store) Update(ctx context.Context, namespace, name string, tryUpdate UpdateFunc, opts UpdateOptions) (runtime.Object, bool, error) {
 	for attempt := 0; ; attempt++ {
 		cur, curRev, err := s.get(ctx, namespace, name)
-		if apierrors.IsNotFound(err) && s.res.AllowCreateOnUpdate && opts.Subresource == "" {
+		if apierrors.IsNotFound(err) && (s.res.AllowCreateOnUpdate || opts.CreateMissing) && opts.Subresource == "" {
 			obj, err := tryUpdate(nil)
 			if err != nil {
 				return nil, false, err
 			}
-			created, err := s.Create(ctx, namespace, obj, CreateOptions{DryRun: opts.DryRun})
+			created, err := s.Create(ctx, namespace, obj, CreateOptions{DryRun: opts.DryRun, FieldManager: opts.FieldManager, Applied: opts.Applied})
 			if apierrors.IsAlreadyExists(err) && attempt < 10 {
 				continue
 			}
@@ -368,7 +397,6 @@ func (s *Store) update(ctx context.Context, namespace, name string, obj, cur run
 	m.SetDeletionTimestamp(old.GetDeletionTimestamp())
 	m.SetDeletionGracePeriodSeconds(old.GetDeletionGracePeriodSeconds())
 	m.SetGeneration(old.GetGeneration())
-	m.SetManagedFields(nil)
 	switch opts.Subresource {
 	case "binding", "finalize":
 		// Writes made by the server's own subresource handlers (a pod's
@@ -401,6 +429,12 @@ func (s *Store) update(ctx context.Context, namespace, name string, obj, cur run
 				m.SetGeneration(old.GetGeneration() + 1)
 			}
 		}
+	}
+	switch opts.Subresource {
+	case "":
+		obj, m = s.track(cur, obj, opts.FieldManager, "", opts.Applied)
+	case "status":
+		obj, m = s.track(cur, obj, opts.FieldManager, "status", opts.Applied)
 	}
 	check := func() field.ErrorList { return call2(s.res.ValidateUpdate, obj, cur) }
 	switch opts.Subresource {

@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/skiff-sh/skiff/control/apiserver"
+	"github.com/skiff-sh/skiff/control/fieldmanager"
 	"github.com/skiff-sh/skiff/control/pki"
 	"github.com/skiff-sh/skiff/control/registry"
 	"github.com/skiff-sh/skiff/control/resources"
@@ -311,9 +312,15 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 		return nil, "", err
 	}
 	reg := registry.NewRegistry(store, served)
+	fields, err := fieldmanager.New()
+	if err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	reg.TrackFields(fields)
 	api, err := apiserver.New(apiserver.Config{
 		Store: store, Certificate: cert, AdminTokenHash: pki.TokenHash(token), SkiffVersion: cfg.Version,
-		Registry: reg, Logger: cfg.Logger,
+		Registry: reg, Fields: fields, Logger: cfg.Logger,
 	})
 	if err != nil {
 		ln.Close()

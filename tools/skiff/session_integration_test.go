@@ -179,6 +179,8 @@ func runSession(t *testing.T, k *kubectlSession) {
 	expect(t, "applied replicas", k.must("get", "deploy", "web", "-o", "jsonpath={.spec.replicas} {.metadata.generation}"), `^4 2$`)
 	expect(t, "service", k.must("get", "svc", "web"), `web\s+ClusterIP\s+10\.\d+\.\d+\.\d+\s+<none>\s+80/TCP`)
 
+	serverSideApply(t, k)
+
 	expect(t, "scale", k.must("scale", "deploy/hello-world", "--replicas=3"), `deployment.apps/hello-world scaled`)
 	expect(t, "set image", k.must("set", "image", "deploy/hello-world", "hello-app=gcr.io/google-samples/hello-app:2.0"), `image updated`)
 	expect(t, "label", k.must("label", "deploy", "hello-world", "tier=front"), `labeled`)
@@ -289,4 +291,28 @@ func watchSeesAChange(t *testing.T, k *kubectlSession) {
 	wait(`ADDED\s+5`)
 	k.must("scale", "deploy/hello-world", "--replicas=6")
 	wait(`MODIFIED\s+6`)
+}
+
+// serverSideApply applies a manifest server-side, checks field ownership
+// (a conflict after another manager changed a field, resolved with
+// --force-conflicts) and the managedFields kubectl shows.
+func serverSideApply(t *testing.T, k *kubectlSession) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ssa.yaml")
+	doc := strings.NewReplacer("name: web", "name: ssa", "app: web", "app: ssa", "replicas: 2", "replicas: 2").Replace(strings.SplitN(manifest, "---", 2)[0])
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "server-side apply", k.must("apply", "--server-side", "-f", path), `deployment.apps/ssa serverside-applied`)
+	expect(t, "managedFields", k.must("get", "deploy", "ssa", "-o", "yaml", "--show-managed-fields"),
+		`manager: kubectl`, `operation: Apply`, `f:replicas: \{\}`)
+	k.must("scale", "deploy/ssa", "--replicas=5")
+	_, errOut, err := k.run("apply", "--server-side", "-f", path)
+	if err == nil {
+		t.Fatal("server-side apply over a field another manager changed succeeded without --force-conflicts")
+	}
+	expect(t, "apply conflict", errOut, `conflict with "(kubectl|skiff)[^"]*"`, `\.spec\.replicas`)
+	k.must("apply", "--server-side", "--force-conflicts", "-f", path)
+	expect(t, "forced apply", k.must("get", "deploy", "ssa", "-o", "jsonpath={.spec.replicas}"), `^2$`)
+	k.must("delete", "deploy", "ssa")
 }

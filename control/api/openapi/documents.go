@@ -171,3 +171,20 @@ func (d *Documents) V3Keys() []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// Schemas returns the OpenAPI v3 schemas of every generated model, keyed by
+// definition name (io.k8s.api.apps.v1.Deployment), with x-kubernetes
+// extensions: what k8s.io/apimachinery's managedfields.NewTypeConverter
+// needs for field ownership and server-side apply.
+func Schemas() (map[string]*spec.Schema, error) {
+	defs, err := newDefinitions()
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(defs.known))
+	for name := range defs.known {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return defs.buildV3(names)
+}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // KV is what an allocator needs of the store.
@@ -154,7 +155,7 @@ func (r *Range) Allocate(ctx context.Context, owner string) (string, error) {
 }
 
 func (r *Range) used(ctx context.Context) (map[string]bool, error) {
-	resp, err := r.kv.Range(ctx, &pb.RangeRequest{Key: []byte(r.prefix), RangeEnd: []byte(prefixEnd(r.prefix)), KeysOnly: true})
+	resp, err := r.kv.Range(ctx, &pb.RangeRequest{Key: []byte(r.prefix), RangeEnd: []byte(clientv3.GetPrefixRangeEnd(r.prefix)), KeysOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("allocator: list %s: %w", r.prefix, err)
 	}
@@ -176,15 +177,4 @@ func (r *Range) Release(ctx context.Context, v, owner string) error {
 		return fmt.Errorf("allocator: release %s: %w", v, err)
 	}
 	return nil
-}
-
-func prefixEnd(prefix string) string {
-	b := []byte(prefix)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return string(b[:i+1])
-		}
-	}
-	return "\x00"
 }

@@ -142,66 +142,68 @@ func setWarnings(w http.ResponseWriter, warnings []string) {
 	}
 }
 
-func (h *rest) create(w http.ResponseWriter, r *http.Request, s *registry.Store, info requestInfo, out output) error {
+// writeRequest is what a request that writes an object carries besides
+// its URL.
+type writeRequest struct {
+	obj      runtime.Object
+	warnings []string // unknown or duplicate fields under fieldValidation=Warn
+	dryRun   bool
+	manager  string
+}
+
+// readWrite reads and decodes the body of a create or update as a want
+// (decoded into into) with the request's fieldValidation, dryRun and
+// field manager.
+func readWrite(r *http.Request, want schema.GroupVersionKind, into runtime.Object) (*writeRequest, error) {
 	validation, err := fieldValidation(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	dry, err := dryRun(r)
-	if err != nil {
-		return err
+	wr := &writeRequest{}
+	if wr.dryRun, err = dryRun(r); err != nil {
+		return nil, err
+	}
+	if wr.manager, err = fieldManagerName(r); err != nil {
+		return nil, err
 	}
 	body, err := readBody(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	if wr.obj, wr.warnings, err = decodeBody(body, r.Header.Get("Content-Type"), want, into, validation); err != nil {
+		return nil, err
+	}
+	return wr, nil
+}
+
+func (h *rest) create(w http.ResponseWriter, r *http.Request, s *registry.Store, info requestInfo, out output) error {
 	res := s.Resource()
-	obj, warnings, err := decodeBody(body, r.Header.Get("Content-Type"), res.Kind, res.New(), validation)
+	wr, err := readWrite(r, res.Kind, res.New())
 	if err != nil {
 		return err
 	}
-	manager, err := fieldManagerName(r)
+	created, err := s.Create(r.Context(), info.Namespace, wr.obj, registry.CreateOptions{DryRun: wr.dryRun, FieldManager: wr.manager})
 	if err != nil {
 		return err
 	}
-	created, err := s.Create(r.Context(), info.Namespace, obj, registry.CreateOptions{DryRun: dry, FieldManager: manager})
-	if err != nil {
-		return err
-	}
-	setWarnings(w, warnings)
+	setWarnings(w, wr.warnings)
 	writeObject(w, r, http.StatusCreated, created, out)
 	return nil
 }
 
 func (h *rest) update(w http.ResponseWriter, r *http.Request, s *registry.Store, info requestInfo, out output, sub string) error {
-	validation, err := fieldValidation(r)
-	if err != nil {
-		return err
-	}
-	dry, err := dryRun(r)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
 	res := s.Resource()
-	obj, warnings, err := decodeBody(body, r.Header.Get("Content-Type"), res.Kind, res.New(), validation)
-	if err != nil {
-		return err
-	}
-	manager, err := fieldManagerName(r)
+	wr, err := readWrite(r, res.Kind, res.New())
 	if err != nil {
 		return err
 	}
 	updated, created, err := s.Update(r.Context(), info.Namespace, info.Name, func(runtime.Object) (runtime.Object, error) {
-		return obj.DeepCopyObject(), nil
-	}, registry.UpdateOptions{DryRun: dry, Subresource: sub, FieldManager: manager})
+		return wr.obj.DeepCopyObject(), nil
+	}, registry.UpdateOptions{DryRun: wr.dryRun, Subresource: sub, FieldManager: wr.manager})
 	if err != nil {
 		return err
 	}
-	setWarnings(w, warnings)
+	setWarnings(w, wr.warnings)
 	code := http.StatusOK
 	if created {
 		code = http.StatusCreated

@@ -110,19 +110,11 @@ func (h *rest) scale(w http.ResponseWriter, r *http.Request, s *registry.Store, 
 		writeObject(w, r, http.StatusOK, sc, out)
 		return nil
 	case "update":
-		validation, err := fieldValidation(r)
+		wr, err := readWrite(r, scaleKind, newScale())
 		if err != nil {
 			return err
 		}
-		body, err := readBody(r)
-		if err != nil {
-			return err
-		}
-		obj, _, err := decodeBody(body, r.Header.Get("Content-Type"), scaleKind, newScale(), validation)
-		if err != nil {
-			return err
-		}
-		next = func(*autoscalingv1.Scale) (*autoscalingv1.Scale, error) { return obj.(*autoscalingv1.Scale), nil }
+		next = func(*autoscalingv1.Scale) (*autoscalingv1.Scale, error) { return wr.obj.(*autoscalingv1.Scale), nil }
 	case "patch":
 		p, err := newPatcher(r, scaleKind, newScale)
 		if err != nil {
@@ -185,19 +177,11 @@ func (h *rest) scale(w http.ResponseWriter, r *http.Request, s *registry.Store, 
 // bind assigns a pod to a node (pods/binding), as the scheduler does: only
 // a pod without a node, only once.
 func (h *rest) bind(w http.ResponseWriter, r *http.Request, s *registry.Store, info requestInfo, out output) error {
-	validation, err := fieldValidation(r)
+	wr, err := readWrite(r, scheme.CoreV1.WithKind("Binding"), &corev1.Binding{})
 	if err != nil {
 		return err
 	}
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	obj, _, err := decodeBody(body, r.Header.Get("Content-Type"), scheme.CoreV1.WithKind("Binding"), &corev1.Binding{}, validation)
-	if err != nil {
-		return err
-	}
-	b := obj.(*corev1.Binding)
+	b := wr.obj.(*corev1.Binding)
 	if b.Name != "" && b.Name != info.Name {
 		return apierrors.NewBadRequest("the name of the Binding does not match the pod on the URL")
 	}

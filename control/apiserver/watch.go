@@ -40,7 +40,6 @@ func (h *rest) watch(w http.ResponseWriter, r *http.Request, s *registry.Store, 
 	defer wi.Stop()
 	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", out.mediaType)
-	w.Header().Set("Transfer-Encoding", "chunked")
 	w.WriteHeader(http.StatusOK)
 	if flusher != nil {
 		flusher.Flush()

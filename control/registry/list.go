@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -151,7 +152,7 @@ func (s *Store) List(ctx context.Context, namespace string, opts metav1.ListOpti
 	if rev < 0 {
 		atLeast, rev = -rev, 0
 	}
-	items, listRev, next, remaining, err := s.rangeObjects(ctx, start, prefixEnd(prefix), rev, linearizable, opts.Limit, sel)
+	items, listRev, next, remaining, err := s.rangeObjects(ctx, start, clientv3.GetPrefixRangeEnd(prefix), rev, linearizable, opts.Limit, sel)
 	if err != nil {
 		if errors.Is(err, raftstore.ErrCompacted) {
 			if opts.Continue != "" {
@@ -235,16 +236,4 @@ func (s *Store) rangeObjects(ctx context.Context, start, end string, rev int64, 
 		}
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
-}
-
-// prefixEnd is the end of the range of keys starting with prefix.
-func prefixEnd(prefix string) string {
-	b := []byte(prefix)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return string(b[:i+1])
-		}
-	}
-	return "\x00"
 }

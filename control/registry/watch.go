@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -71,7 +72,7 @@ func (s *Store) Watch(ctx context.Context, namespace string, opts metav1.ListOpt
 			atLeast, rev = -rev, 0
 		}
 		var listRev int64
-		items, listRev, _, _, err = s.rangeObjects(ctx, prefix, prefixEnd(prefix), rev, linearizable, 0, sel)
+		items, listRev, _, _, err = s.rangeObjects(ctx, prefix, clientv3.GetPrefixRangeEnd(prefix), rev, linearizable, 0, sel)
 		if err != nil {
 			return nil, storeErr(err)
 		}
@@ -90,7 +91,7 @@ func (s *Store) Watch(ctx context.Context, namespace string, opts metav1.ListOpt
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	w, err := s.kv.Watch(wctx, raftstore.WatchRequest{
-		Key: []byte(prefix), RangeEnd: []byte(prefixEnd(prefix)),
+		Key: []byte(prefix), RangeEnd: []byte(clientv3.GetPrefixRangeEnd(prefix)),
 		StartRevision: from + 1, PrevKV: true,
 		ProgressNotify: opts.AllowWatchBookmarks, ProgressInterval: BookmarkInterval,
 	})
@@ -245,7 +246,7 @@ func (s *Store) WatchNames(ctx context.Context, from int64) (watch.Interface, er
 	}
 	prefix := s.res.ListPrefix("")
 	wctx, cancel := context.WithCancel(ctx)
-	w, err := s.kv.Watch(wctx, raftstore.WatchRequest{Key: []byte(prefix), RangeEnd: []byte(prefixEnd(prefix)), StartRevision: from + 1})
+	w, err := s.kv.Watch(wctx, raftstore.WatchRequest{Key: []byte(prefix), RangeEnd: []byte(clientv3.GetPrefixRangeEnd(prefix)), StartRevision: from + 1})
 	if err != nil {
 		cancel()
 		return nil, storeErr(err)

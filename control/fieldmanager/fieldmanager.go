@@ -35,11 +35,15 @@ func New() (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fieldmanager: %w", err)
 	}
-	tc, err := managedfields.NewTypeConverter(schemas, false)
+	tc, err := newTrustedConverter(schemas)
 	if err != nil {
-		return nil, fmt.Errorf("fieldmanager: type converter: %w", err)
+		return nil, err
 	}
-	return &Manager{types: tc, managers: map[key]*managedfields.FieldManager{}}, nil
+	return newManager(tc), nil
+}
+
+func newManager(tc managedfields.TypeConverter) *Manager {
+	return &Manager{types: tc, managers: map[key]*managedfields.FieldManager{}}
 }
 
 // defaulter applies Skiff's defaulting where the field manager needs it

@@ -77,3 +77,18 @@ spec:
 		t.Errorf("managers after forced apply: %v, want kubectl-create and ci", managers)
 	}
 }
+
+// BenchmarkCreate is field tracking's cost for a new pod, the API's most
+// frequent write.
+func BenchmarkCreate(b *testing.B) {
+	m, err := fieldmanager.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	gvk := corev1.SchemeGroupVersion.WithKind("Pod")
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", Labels: map[string]string{"app": "web"}},
+		Spec: deployment().Spec.Template.Spec}
+	for b.Loop() {
+		m.Update(gvk, &corev1.Pod{}, pod.DeepCopy(), "bench", "")
+	}
+}

@@ -2,14 +2,17 @@ package gc
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/skiff-sh/skiff/control/informer"
 	"github.com/skiff-sh/skiff/control/registry"
 )
 
@@ -31,6 +34,11 @@ var ignored = map[schema.GroupResource]bool{
 type Collector struct {
 	reg *registry.Registry
 	log *slog.Logger
+	// Informers, if set, is the factory Run takes its informers from, to
+	// share them with other controllers of the same run (leadership term):
+	// Run starts them with its ctx, and the factory's owner shuts it down.
+	// If nil, each Run makes its own and waits for it before returning.
+	Informers *informer.Factory
 }
 
 // New returns a collector of the objects of reg. A nil logger discards.
@@ -83,22 +91,32 @@ func (c *Collector) Run(ctx context.Context) error {
 		}
 	}
 
+	// Stopping, once ctx has ended (which stops the informers): the queues
+	// shut down, the workers return, then an informer factory of our own
+	// is waited for. Nothing is started before the last error return.
+	f := c.Informers
+	if f == nil {
+		f = informer.NewFactory(c.reg, 0, c.log)
+		defer f.Shutdown()
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer r.toOrphan.ShutDown()
 	defer r.toDelete.ShutDown()
 
-	synced := make(chan struct{}, len(r.stores))
+	synced := make([]cache.DoneChecker, 0, len(r.stores))
 	for _, s := range r.stores {
-		var once sync.Once
-		wg.Go(func() { r.monitor(ctx, s, func() { once.Do(func() { synced <- struct{}{} }) }) })
-	}
-	for range r.stores {
-		select {
-		case <-synced:
-		case <-ctx.Done():
-			return nil
+		inf := f.ForStore(s)
+		h, err := inf.AddEventHandler(r.graph.handler(s))
+		if err != nil {
+			return fmt.Errorf("gc: watch %s: %w", s.Resource().Plural, err)
 		}
+		defer func() { _ = inf.RemoveEventHandler(h) }()
+		synced = append(synced, h.HasSyncedChecker())
+	}
+	f.Start(ctx)
+	if !cache.WaitFor(ctx, "", synced...) {
+		return nil
 	}
 	c.log.Info("gc: graph synced", "resources", len(r.stores), "nodes", r.graph.size())
 

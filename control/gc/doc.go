@@ -1,8 +1,9 @@
 // Package gc is Skiff's garbage collector: kube-controller-manager's
 // garbagecollector, run in process against the registry.
 //
-// It watches every served resource, keeps a graph of owners and dependents
-// by UID, and acts on it as Kubernetes does:
+// It watches every served resource through shared informers
+// (control/informer), keeps a graph of owners and dependents by UID, and
+// acts on it as Kubernetes does:
 //
 //   - background: an object whose every ownerReference names an owner that
 //     is gone (absent, or present under a new UID) is deleted; one with an
@@ -18,7 +19,7 @@
 // objects as the store has them then (linearizable reads), and every write
 // carries a UID precondition, so a lagging watch or an object recreated
 // under the same name never causes a wrong deletion. Work runs on
-// rate-limited work queues, off the watch loops. References to kinds Skiff
+// rate-limited work queues, off the informers' handlers. References to kinds Skiff
 // does not serve, and malformed references (no name or no UID), are never
 // judged: they count as live owners.
 //

@@ -49,7 +49,7 @@ type dependent struct {
 	deletingDependents bool
 }
 
-// graph is the owner/dependent graph, fed by the watches. It calls
+// graph is the owner/dependent graph, fed by the informers. It calls
 // attemptToDelete and attemptToOrphan (which must not block) with the UIDs
 // of objects that need a look.
 type graph struct {
@@ -186,27 +186,6 @@ func (g *graph) forgetLocked(uid types.UID) {
 		g.attemptToDelete(dep.ref.uid)
 	}
 	g.dropIfUnused(n)
-}
-
-// replace makes the objects of store s in the graph exactly objs, as after
-// a fresh list: those not in it are forgotten.
-func (g *graph) replace(s *registry.Store, objs []metav1.Object) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	listed := make(map[types.UID]bool, len(objs))
-	for _, obj := range objs {
-		listed[obj.GetUID()] = true
-		g.observeLocked(s, obj)
-	}
-	var gone []types.UID
-	for uid, n := range g.nodes {
-		if n.observed && n.ref.store == s && !listed[uid] {
-			gone = append(gone, uid)
-		}
-	}
-	for _, uid := range gone {
-		g.forgetLocked(uid)
-	}
 }
 
 // lookup returns the object with uid if the watches have shown it.

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiff-sh/skiff/control/registry"
 )
@@ -58,10 +59,15 @@ func TestGraphTransitions(t *testing.T) {
 			o.DeletionTimestamp, o.Finalizers = &now, []string{registry.FinalizerOrphan}
 			g.observe(s, o)
 		}, nil, []types.UID{"own"}, 1},
-		{"a second store's objects", func() { g.observe(other, obj("sec", "sec", "own")) }, nil, nil, 2},
-		{"relist of the first store without the owner", func() { g.replace(s, nil) }, []types.UID{"sec"}, nil, 2},
-		{"relist of the second store without its object", func() { g.replace(other, nil) }, nil, nil, 0},
-		{"object without uid is ignored", func() { g.observe(s, obj("x", "")) }, nil, nil, 0},
+		{"a second store's objects", func() { g.handler(other).OnAdd(obj("sec", "sec", "own"), false) }, nil, nil, 2},
+		{"relist of the first store without the owner", func() {
+			g.handler(s).OnDelete(cache.DeletedFinalStateUnknown{Key: "default/own", Obj: obj("own", "own")})
+		}, []types.UID{"sec"}, nil, 2},
+		{"relist of the second store: recreated under its name", func() {
+			g.handler(other).OnUpdate(obj("sec", "sec", "own"), obj("sec", "sec2"))
+		}, nil, nil, 1},
+		{"recreated object deleted", func() { g.handler(other).OnDelete(obj("sec", "sec2")) }, nil, nil, 0},
+		{"object without uid is ignored", func() { g.handler(s).OnAdd(obj("x", ""), false) }, nil, nil, 0},
 	}
 	for _, st := range steps {
 		rec.reset()

@@ -5,27 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/skiff-sh/skiff/control/informer"
 	"github.com/skiff-sh/skiff/control/registry"
 )
 
-// Timings: retry backoff of a namespace, backoff between failed watches,
-// and the number of namespaces worked on at once.
+// Retry backoff of a namespace, and the number of namespaces worked on at
+// once.
 const (
-	minRetry        = 5 * time.Millisecond
-	maxRetry        = 30 * time.Second
-	minWatchBackoff = 100 * time.Millisecond
-	maxWatchBackoff = 5 * time.Second
-	workers         = 2
+	minRetry = 5 * time.Millisecond
+	maxRetry = 30 * time.Second
+	workers  = 2
 )
 
 // Controller finishes the deletion of namespaces.
@@ -35,6 +31,11 @@ type Controller struct {
 	// Now is the clock that decides when an object's graceful deletion is
 	// overdue (tests move it). It defaults to time.Now.
 	Now func() time.Time
+	// Informers, if set, is the factory Run takes its informers from, to
+	// share them with other controllers of the same run (leadership term):
+	// Run starts them with its ctx, and the factory's owner shuts it down.
+	// If nil, each Run makes its own and waits for it before returning.
+	Informers *informer.Factory
 }
 
 // New returns a namespace controller on reg. A nil logger discards.
@@ -51,9 +52,9 @@ type run struct {
 	namespaces *registry.Store
 	content    []*registry.Store // every namespaced resource, one per store prefix
 	queue      workqueue.TypedRateLimitingInterface[string]
-
-	mu          sync.Mutex
-	terminating map[string]bool // namespaces with a deletionTimestamp
+	// nsCache is the namespace informer's cache: which namespaces are
+	// terminating.
+	nsCache cache.Indexer
 }
 
 // Run works until ctx ends, then returns nil once every goroutine it
@@ -66,7 +67,6 @@ func (c *Controller) Run(ctx context.Context) error {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](minRetry, maxRetry),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespace"}),
-		terminating: map[string]bool{},
 	}
 	if r.namespaces == nil {
 		return errors.New("nscontroller: the registry serves no namespaces")
@@ -79,13 +79,48 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 
+	// Stopping, once ctx has ended (which stops the informers): the queue
+	// shuts down, the workers return, then an informer factory of our own
+	// is waited for. Nothing is started before the last error return.
+	f := c.Informers
+	if f == nil {
+		f = informer.NewFactory(c.reg, 0, c.log)
+		defer f.Shutdown()
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer r.queue.ShutDown()
-	wg.Go(func() { r.follow(ctx, r.namespaces, true, r.namespaceChanged, r.forgetTerminating) })
-	for _, s := range r.content {
-		wg.Go(func() { r.follow(ctx, s, false, r.contentChanged, r.requeueTerminating) })
+
+	// Namespaces: the full objects, to know which are terminating. Content:
+	// names only, since a change is just a hint to look at its namespace
+	// again; a relist after a failed watch shows every object again, which
+	// looks again at every terminating namespace.
+	type watched struct {
+		inf cache.SharedIndexInformer
+		h   cache.ResourceEventHandler
 	}
+	nsInf := f.ForStore(r.namespaces)
+	r.nsCache = nsInf.GetIndexer()
+	all := []watched{{nsInf, cache.ResourceEventHandlerFuncs{
+		AddFunc:    r.namespaceChanged,
+		UpdateFunc: func(_, obj any) { r.namespaceChanged(obj) },
+	}}}
+	onContent := cache.ResourceEventHandlerFuncs{
+		AddFunc:    r.contentChanged,
+		UpdateFunc: func(_, obj any) { r.contentChanged(obj) },
+		DeleteFunc: r.contentChanged,
+	}
+	for _, s := range r.content {
+		all = append(all, watched{f.NamesFor(s), onContent})
+	}
+	for _, w := range all {
+		h, err := w.inf.AddEventHandler(w.h)
+		if err != nil {
+			return fmt.Errorf("nscontroller: watch: %w", err)
+		}
+		defer func() { _ = w.inf.RemoveEventHandler(h) }()
+	}
+	f.Start(ctx)
 	for range workers {
 		wg.Go(func() { r.work(ctx) })
 	}
@@ -94,126 +129,28 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 // namespaceChanged queues a namespace being deleted.
-func (r *run) namespaceChanged(t watch.EventType, m metav1.Object) {
-	deleting := t != watch.Deleted && m.GetDeletionTimestamp() != nil
-	r.mu.Lock()
-	if deleting {
-		r.terminating[m.GetName()] = true
-	} else {
-		delete(r.terminating, m.GetName())
-	}
-	r.mu.Unlock()
-	if deleting {
+func (r *run) namespaceChanged(obj any) {
+	if m, err := meta.Accessor(obj); err == nil && m.GetDeletionTimestamp() != nil {
 		r.queue.Add(m.GetName())
 	}
 }
 
 // contentChanged looks again at a terminating namespace whose content
 // changed: something may have gone, or lost its last finalizer.
-func (r *run) contentChanged(_ watch.EventType, m metav1.Object) {
-	r.mu.Lock()
-	terminating := r.terminating[m.GetNamespace()]
-	r.mu.Unlock()
-	if terminating {
-		r.queue.Add(m.GetNamespace())
+func (r *run) contentChanged(obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
 	}
-}
-
-// forgetTerminating drops what the namespace watch knew before it starts
-// again with every namespace.
-func (r *run) forgetTerminating() {
-	r.mu.Lock()
-	clear(r.terminating)
-	r.mu.Unlock()
-}
-
-// requeueTerminating looks again at every terminating namespace, after a
-// content watch may have missed events.
-func (r *run) requeueTerminating() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for name := range r.terminating {
-		r.queue.Add(name)
-	}
-}
-
-// follow watches s and hands every event to handle until ctx ends. With
-// initial, each watch starts with the current objects (as ADDED);
-// otherwise it starts at the current revision. After a failed watch it
-// calls resumed and watches again.
-func (r *run) follow(ctx context.Context, s *registry.Store, initial bool, handle func(watch.EventType, metav1.Object), resumed func()) {
-	backoff := minWatchBackoff
-	for first := true; ctx.Err() == nil; first = false {
-		if !first {
-			resumed()
-		}
-		events, err := r.watchOnce(ctx, s, initial, handle)
-		if ctx.Err() != nil {
-			return
-		}
-		if events > 0 {
-			backoff = minWatchBackoff
-		}
-		r.log.Warn("nscontroller: watching again", "resource", s.Resource().Plural, "err", err, "after", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, maxWatchBackoff)
-	}
-}
-
-func (r *run) watchOnce(ctx context.Context, s *registry.Store, initial bool, handle func(watch.EventType, metav1.Object)) (int, error) {
-	opts := metav1.ListOptions{}
-	if !initial {
-		// Start at the current revision: a one-item list tells it.
-		list, err := s.List(ctx, "", metav1.ListOptions{Limit: 1})
-		if err != nil {
-			return 0, fmt.Errorf("nscontroller: list %s: %w", s.Resource().Plural, err)
-		}
-		lm, err := meta.ListAccessor(list)
-		if err != nil {
-			return 0, fmt.Errorf("nscontroller: list %s: %w", s.Resource().Plural, err)
-		}
-		opts.ResourceVersion = lm.GetResourceVersion()
-	}
-	var w watch.Interface
-	var err error
-	if initial {
-		w, err = s.Watch(ctx, "", opts)
-	} else {
-		// Content is only a hint to look at its namespace again: no need to
-		// decode it.
-		rv, _ := strconv.ParseInt(opts.ResourceVersion, 10, 64)
-		w, err = s.WatchNames(ctx, rv)
-	}
+	m, err := meta.Accessor(obj)
 	if err != nil {
-		return 0, fmt.Errorf("nscontroller: watch %s: %w", s.Resource().Plural, err)
+		return
 	}
-	defer w.Stop()
-	events := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return events, ctx.Err()
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return events, fmt.Errorf("nscontroller: watch %s closed", s.Resource().Plural)
-			}
-			events++
-			switch ev.Type {
-			case watch.Added, watch.Modified, watch.Deleted:
-				if m, err := meta.Accessor(ev.Object); err == nil {
-					handle(ev.Type, m)
-				}
-			case watch.Error:
-				if st, ok := ev.Object.(*metav1.Status); ok {
-					return events, fmt.Errorf("nscontroller: watch %s: %w", s.Resource().Plural, &apierrors.StatusError{ErrStatus: *st})
-				}
-				return events, fmt.Errorf("nscontroller: watch %s failed", s.Resource().Plural)
-			}
-		}
+	ns, ok, err := r.nsCache.GetByKey(m.GetNamespace())
+	if err != nil || !ok {
+		return
+	}
+	if nm, err := meta.Accessor(ns); err == nil && nm.GetDeletionTimestamp() != nil {
+		r.queue.Add(nm.GetName())
 	}
 }
 

@@ -19,8 +19,10 @@
 // Objects held by finalizers (a foreground deletion the garbage collector
 // works on, or a user's finalizer) are waited for, as Kubernetes does.
 //
-// The controller watches namespaces and every namespaced resource, so a
-// terminating namespace is looked at again as soon as its content changes;
-// it also looks again when a grace period ends, and every 15 s while
-// finalizers hold content. Run it on the raft leader only.
+// The controller watches namespaces, and the names of the objects of every
+// namespaced resource (control/informer names informers, whose watches
+// decode nothing), so a terminating namespace is looked at again as soon
+// as its content changes; it also looks again when a grace period ends,
+// and every 15 s while finalizers hold content. Run it on the raft leader
+// only.
 package nscontroller

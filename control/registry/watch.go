@@ -218,8 +218,11 @@ func (sw *storeWatch) convert(ev *mvccpb.Event) (watch.Event, bool, error) {
 	}
 	curOK := cur != nil && sw.s.matches(sw.sel, cur)
 	prevOK := prev != nil && sw.s.matches(sw.sel, prev)
-	if prev == nil && ev.PrevKv != nil && ev.Type == mvccpb.PUT {
-		prevOK = true // not decoded: no selector, so it matched
+	if prev == nil && ev.Type == mvccpb.PUT && ev.Kv.CreateRevision != ev.Kv.ModRevision {
+		// An update whose previous version was not decoded (no selector:
+		// it matched) or is compacted away (it may have matched: a
+		// DELETED for an object the client never saw is harmless).
+		prevOK = true
 	}
 	switch {
 	case ev.Type == mvccpb.DELETE:

@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"log/slog"
+	"sync"
 
 	"github.com/skiff-sh/skiff/control/gc"
+	"github.com/skiff-sh/skiff/control/informer"
 	"github.com/skiff-sh/skiff/control/nscontroller"
 	"github.com/skiff-sh/skiff/control/registry"
 	"github.com/skiff-sh/skiff/raftstore"
@@ -12,16 +14,27 @@ import (
 
 // runControllers runs the control plane's own controllers — the garbage
 // collector and the namespace lifecycle — on whichever member is the raft
-// leader, and only there.
+// leader, and only there. Each leadership term gets one informer factory
+// that the controllers share, and ends with every informer stopped.
 func runControllers(store *raftstore.Store, reg *registry.Registry, logger *slog.Logger) {
 	store.OnLeader(func(ctx context.Context) {
-		if err := gc.New(reg, logger.With("controller", "garbage-collector")).Run(ctx); err != nil {
-			logger.Error("garbage collector stopped", "err", err)
-		}
-	})
-	store.OnLeader(func(ctx context.Context) {
-		if err := nscontroller.New(reg, logger.With("controller", "namespace")).Run(ctx); err != nil {
-			logger.Error("namespace controller stopped", "err", err)
-		}
+		informers := informer.NewFactory(reg, 0, logger.With("component", "informers"))
+		defer informers.Shutdown()
+		collector := gc.New(reg, logger.With("controller", "garbage-collector"))
+		collector.Informers = informers
+		namespaces := nscontroller.New(reg, logger.With("controller", "namespace"))
+		namespaces.Informers = informers
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := collector.Run(ctx); err != nil {
+				logger.Error("garbage collector stopped", "err", err)
+			}
+		})
+		wg.Go(func() {
+			if err := namespaces.Run(ctx); err != nil {
+				logger.Error("namespace controller stopped", "err", err)
+			}
+		})
+		wg.Wait()
 	})
 }

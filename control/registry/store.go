@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -226,9 +227,30 @@ func (s *Store) Create(ctx context.Context, namespace string, obj runtime.Object
 	}
 	created := false
 	defer func() { done(created) }()
+	// A generated name that is taken is generated again, as kube-apiserver
+	// retries it.
+	generated := m.GetGenerateName() != "" && strings.HasPrefix(m.GetName(), m.GetGenerateName())
+	for attempt := 0; ; attempt++ {
+		rev, err := s.createOnce(ctx, obj, m)
+		if apierrors.IsAlreadyExists(err) && generated && attempt < 8 {
+			m.SetName(m.GetGenerateName() + utilrand.String(5))
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		created = true
+		m.SetResourceVersion(strconv.FormatInt(rev, 10))
+		return obj, nil
+	}
+}
+
+// createOnce writes obj if its key is free (and its namespace exists) and
+// returns the revision.
+func (s *Store) createOnce(ctx context.Context, obj runtime.Object, m metav1.Object) (int64, error) {
 	data, err := s.encode(obj)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	key := []byte(s.res.Key(m.GetNamespace(), m.GetName()))
 	txn := &pb.TxnRequest{
@@ -243,17 +265,15 @@ func (s *Store) Create(ctx context.Context, namespace string, obj runtime.Object
 	}
 	resp, err := s.kv.Txn(ctx, txn)
 	if err != nil {
-		return nil, storeErr(err)
+		return 0, storeErr(err)
 	}
 	if !resp.Succeeded {
 		if r := resp.Responses[0].GetResponseRange(); r != nil && len(r.Kvs) == 0 {
-			return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, m.GetNamespace())
+			return 0, apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, m.GetNamespace())
 		}
-		return nil, apierrors.NewAlreadyExists(s.res.GroupResource(), m.GetName())
+		return 0, apierrors.NewAlreadyExists(s.res.GroupResource(), m.GetName())
 	}
-	created = true
-	m.SetResourceVersion(strconv.FormatInt(resp.Header.Revision, 10))
-	return obj, nil
+	return resp.Header.Revision, nil
 }
 
 // checkNamespace reconciles the object's namespace with the request's.

@@ -15,12 +15,20 @@ import (
 	"github.com/skiff-sh/skiff/control/pki"
 	"github.com/skiff-sh/skiff/control/registry"
 	"github.com/skiff-sh/skiff/control/resources"
+	"github.com/skiff-sh/skiff/raftstore"
 	"github.com/skiff-sh/skiff/raftstore/storetest"
 )
 
 // serve starts an API server over a one-member in-process store and returns
 // its URL, an HTTPS client trusting the cluster CA, and the admin token.
 func serve(t *testing.T) (string, *http.Client, string) {
+	t.Helper()
+	url, client, token, _ := serveStore(t)
+	return url, client, token
+}
+
+// serveStore is serve, also returning the store the server stands on.
+func serveStore(t *testing.T) (string, *http.Client, string, *raftstore.Store) {
 	t.Helper()
 	c := storetest.New(t, 1, nil)
 	ca, err := pki.NewCA("test-ca", time.Now())
@@ -64,7 +72,7 @@ func serve(t *testing.T) (string, *http.Client, string) {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return "https://" + ln.Addr().String(), client, token
+	return "https://" + ln.Addr().String(), client, token, c.Nodes[0].Store()
 }
 
 func get(t *testing.T, client *http.Client, url, token string) (int, string) {

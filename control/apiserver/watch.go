@@ -65,6 +65,11 @@ func (h *rest) watch(w http.ResponseWriter, r *http.Request, s *registry.Store, 
 			} else if ev.Type == watch.Bookmark && out.kind != outputObject {
 				obj = bookmarkFor(ev.Object, out)
 			}
+			if st, ok := obj.(*metav1.Status); ok {
+				// Clients decode ERROR events by kind (a 410 makes informers
+				// re-list).
+				st.APIVersion, st.Kind = "v1", "Status"
+			}
 			buf.Reset()
 			if err := enc.Encode(obj, &buf); err != nil {
 				h.logger.Error("watch: encode", "err", err)

@@ -12,13 +12,20 @@ LDFLAGS   := -X main.version=$(VERSION) \
 	-X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=37
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build test test-unit test-integration bench deps up down lint clean
+.PHONY: all build wasm test test-unit test-integration bench deps up down lint clean
 
 all: build
 
 ## build: the single binary bin/skiff
-build:
+build: wasm
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./tools/skiff
+
+## wasm: the built-in policy modules the binary embeds (wasm/builtin/modules)
+wasm:
+	for m in scheduler replicaset deployment; do \
+		GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -buildmode=c-shared \
+			-o wasm/builtin/modules/$$m.wasm ./wasm/policies/$$m/module || exit 1; \
+	done
 
 ## deps: Debian packages the integration tests and benchmarks need (root)
 deps:

@@ -303,10 +303,14 @@ func TestInformerAcrossRestartAnd410(t *testing.T) {
 		}
 		want["*v1.Deployment/"+name] = append(want["*v1.Deployment/"+name], s.ResourceVersion)
 	}
+	// Every change the test made is seen, in order; the controllers (the
+	// deployment controller writes status) may add changes between them.
 	checkAll := func(phase string) {
 		t.Helper()
 		for key, w := range want {
-			eventually(t, phase+": "+key, 30*time.Second, func() bool { return fmt.Sprint(rec.get(key)) == fmt.Sprint(w) })
+			if !waitFor(30*time.Second, func() bool { return inOrder(rec.get(key), w) }) {
+				t.Fatalf("%s: %s: saw %v, want %v in order", phase, key, rec.get(key), w)
+			}
 		}
 	}
 
@@ -349,4 +353,26 @@ func TestInformerAcrossRestartAnd410(t *testing.T) {
 	if n := counter.syncs.Load(); n <= syncsBefore {
 		t.Errorf("informers did not re-list after the compaction (%d initial syncs before, %d after)", syncsBefore, n)
 	}
+}
+
+// inOrder reports whether seen contains every entry of want, in order.
+func inOrder(seen, want []string) bool {
+	i := 0
+	for _, s := range seen {
+		if i < len(want) && s == want[i] {
+			i++
+		}
+	}
+	return i == len(want)
+}
+
+func waitFor(timeout time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
 }

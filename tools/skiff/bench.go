@@ -7,10 +7,11 @@ import (
 	"io"
 
 	"github.com/skiff-sh/skiff/tools/bench/apibench"
+	"github.com/skiff-sh/skiff/tools/bench/schedbench"
 	"github.com/skiff-sh/skiff/tools/bench/storebench"
 )
 
-const benchUsage = "usage: skiff bench store --vs-etcd [flags] | skiff bench api [flags]"
+const benchUsage = "usage: skiff bench store --vs-etcd [flags] | skiff bench api [flags] | skiff bench scheduler [flags]"
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -21,6 +22,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runBenchStore(ctx, args[1:], stdout, stderr)
 	case "api":
 		return runBenchAPI(ctx, args[1:], stdout, stderr)
+	case "scheduler":
+		return runBenchScheduler(ctx, args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("%s", benchUsage)
 }
@@ -58,4 +61,20 @@ func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	opts.Logger = logger
 	return apibench.Run(ctx, *opts, stdout)
+}
+
+func runBenchScheduler(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("skiff bench scheduler", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	opts := schedbench.RegisterFlags(fs)
+	logLevel := fs.String("log-level", "info", "progress log level on stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	opts.Logger = logger
+	return schedbench.Run(ctx, *opts, stdout)
 }

@@ -154,7 +154,7 @@ func runSession(t *testing.T, k *kubectlSession) {
 	out = k.must("get", "deploy,rs,pods", "-o", "wide")
 	expect(t, "get -o wide", out,
 		`NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR`,
-		`deployment.apps/hello-world\s+0/1\s+0\s+0\s+\S+\s+hello-app\s+gcr.io/google-samples/hello-app:1.0\s+app=hello-world`)
+		`deployment.apps/hello-world\s+0/1\s+[01]\s+0\s+\S+\s+hello-app\s+gcr.io/google-samples/hello-app:1.0\s+app=hello-world`)
 
 	out = k.must("get", "deploy", "hello-world", "-o", "yaml")
 	expect(t, "defaults", out,

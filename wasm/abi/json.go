@@ -23,6 +23,10 @@ type ReconcileRequest struct {
 	Object json.RawMessage `json:"object,omitempty"`
 	// Owned are the objects whose controller ownerReference points at Object.
 	Owned []json.RawMessage `json:"owned,omitempty"`
+	// Orphans are objects of the kinds the object controls that have no controller
+	// ownerReference and that its selector matches: candidates for adoption. Hosts fill it for
+	// controllers that adopt (the built-in replicaset and deployment controllers); others get none.
+	Orphans []json.RawMessage `json:"orphans,omitempty"`
 	// Now is the host's clock in Unix milliseconds; guests have no clock of their own.
 	NowMillis int64 `json:"nowMillis,omitempty"`
 	// DryRun is set by the host's load-time check: answer with an empty result, change nothing.
@@ -50,6 +54,11 @@ type Event struct {
 	Type    string `json:"type"` // Normal or Warning
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
+	// Action, if set, is the index of the action the event reports: the host records the
+	// event only once that action succeeded, with "{name}" in the message replaced by the
+	// written object's name (a created object's name is known only then); if it failed, the
+	// host records a Warning "Failed<Verb>" event with the error instead.
+	Action *int `json:"action,omitempty"`
 }
 
 // ReconcileResult is the output of skiff_reconcile.

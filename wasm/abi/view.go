@@ -115,6 +115,13 @@ func (p Pod) Affinity() Terms { return Terms(listAt(p.base, p.rec, podAffinity))
 // Images are the interned images of the pod's containers.
 func (p Pod) Images() IDs { return IDs(listAt(p.base, p.rec, podImages)) }
 
+// Strings is the call's string table, the same as Request.Strings: policies that need text (Gt
+// and Lt requirements, well-known taint keys) reach it from the pod they are given. It may be
+// empty: a host sends it only to decisions that need it (ABI.md, Strings).
+func (p Pod) Strings() Strings {
+	return Strings{base: p.base, off: ld32(p.base, hStrOff), n: ld32(p.base, hStrCount)}
+}
+
 // Nodes is a list of node records: all input nodes, or the score candidates.
 type Nodes struct {
 	base    unsafe.Pointer

@@ -14,7 +14,7 @@ import (
 
 const (
 	mediaJSON = "application/json"
-	userAgent     = "skiff-bench-api"
+	userAgent = "skiff-bench-api"
 )
 
 // Run starts three `skiff server` processes on loopback, creates the pods

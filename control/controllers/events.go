@@ -1,0 +1,55 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/skiff-sh/skiff/control/registry"
+)
+
+// maxMessage caps an event's message, as the API does for events.k8s.io notes.
+const maxMessage = 1024
+
+// record writes a core/v1 Event about owner. Failing to record is logged, never fatal.
+func (l *loop) record(ctx context.Context, owner runtime.Object, typ, reason, message string) {
+	if l.events == nil {
+		return
+	}
+	m := object(owner)
+	if typ != corev1.EventTypeWarning {
+		typ = corev1.EventTypeNormal
+	}
+	if len(message) > maxMessage {
+		message = message[:maxMessage]
+	}
+	now := metav1.NewTime(l.Now())
+	gvk := l.owner.Resource().Kind
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", m.GetName(), time.Now().UnixNano()), Namespace: m.GetNamespace()},
+		InvolvedObject: corev1.ObjectReference{
+			APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Namespace: m.GetNamespace(), Name: m.GetName(),
+			UID: m.GetUID(), ResourceVersion: m.GetResourceVersion(),
+		},
+		Reason: reason, Message: message, Type: typ,
+		Source:         corev1.EventSource{Component: l.component},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+		ReportingController: l.component,
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		_, err := l.events.Create(ctx, m.GetNamespace(), ev, registry.CreateOptions{FieldManager: l.component})
+		if apierrors.IsAlreadyExists(err) {
+			ev.Name = fmt.Sprintf("%s.%x%d", m.GetName(), time.Now().UnixNano(), attempt)
+			continue
+		}
+		if err != nil && ctx.Err() == nil {
+			l.log.Info("cannot record event", "reason", reason, "object", m.GetName(), "err", err)
+		}
+		return
+	}
+}

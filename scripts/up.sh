@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make up: a three-member Skiff control plane on loopback, with its data
 # under $1, and the hello-world Deployment created through its Kubernetes
-# API. The controllers, scheduler and node daemon come with later work, so
-# no ReplicaSet or pod follows yet.
+# API: the controllers make its ReplicaSet and pod. The node daemon comes
+# with later work, so the pod stays Pending (no node to schedule it on).
 set -euo pipefail
 data=${1:-.data}
 bin=${SKIFF_BIN:-bin/skiff}
@@ -31,9 +31,13 @@ for _ in $(seq 100); do
 		if ! "$bin" kubectl "${kc[@]}" get deployment hello-world >/dev/null 2>&1; then
 			"$bin" kubectl "${kc[@]}" create deployment hello-world --image=gcr.io/google-samples/hello-app:1.0
 		fi
+		for _ in $(seq 50); do
+			[[ -n "$("$bin" kubectl "${kc[@]}" get pods -l app=hello-world -o name 2>/dev/null)" ]] && break
+			sleep 0.2
+		done
 		"$bin" kubectl "${kc[@]}" get deploy,rs,pods -o wide
 		echo "Kubernetes API: $bin kubectl --kubeconfig $data/n1/kubeconfig ...  (or kubectl with that kubeconfig)"
-		echo "hello-world is stored; it gets ReplicaSets and pods once the controllers, scheduler and node daemon exist (issues 4 and 5)."
+		echo "hello-world has its ReplicaSet and pod; the pod stays Pending until node daemons exist (issue 5): kubectl get events shows the scheduler's FailedScheduling."
 		exit 0
 	fi
 	sleep 0.2

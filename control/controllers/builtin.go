@@ -22,8 +22,9 @@ var (
 // BuiltinPolicies returns the replicaset and deployment controllers compiled into the binary,
 // in wazero with the runtime's defaults (deadline and interruption on: reconciles are not the
 // hot path), loaded once per process. A binary built without `make wasm` (plain `go build` or
-// `go test`) runs the same policies natively, with a warning.
-func BuiltinPolicies(ctx context.Context, logger *slog.Logger) (map[string]Reconciler, error) {
+// `go test`) runs the same policies natively, with a warning. cacheDir, if set, keeps the
+// compiled modules across restarts.
+func BuiltinPolicies(ctx context.Context, logger *slog.Logger, cacheDir string) (map[string]Reconciler, error) {
 	builtinOnce.Do(func() {
 		if logger == nil {
 			logger = slog.New(slog.DiscardHandler)
@@ -41,6 +42,7 @@ func BuiltinPolicies(ctx context.Context, logger *slog.Logger) (map[string]Recon
 		}
 		cfg := runtime.DefaultConfig()
 		cfg.Logger = logger
+		cfg.CacheDir = cacheDir
 		h, err := runtime.New(context.WithoutCancel(ctx), cfg)
 		if err != nil {
 			builtinErr = fmt.Errorf("controllers: wasm runtime: %w", err)

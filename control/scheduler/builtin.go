@@ -36,8 +36,9 @@ func BuiltinConfig() runtime.Config {
 
 // BuiltinPolicy returns the built-in default scheduler, loaded once per process: the embedded
 // wasm module in wazero, or, in a binary built without `make wasm` (plain `go build` or
-// `go test`), the same policy compiled natively, with a warning.
-func BuiltinPolicy(ctx context.Context, logger *slog.Logger) (Policy, error) {
+// `go test`), the same policy compiled natively, with a warning. cacheDir, if set, keeps the
+// compiled module across restarts.
+func BuiltinPolicy(ctx context.Context, logger *slog.Logger, cacheDir string) (Policy, error) {
 	builtinOnce.Do(func() {
 		if logger == nil {
 			logger = slog.New(slog.DiscardHandler)
@@ -54,6 +55,7 @@ func BuiltinPolicy(ctx context.Context, logger *slog.Logger) (Policy, error) {
 		}
 		cfg := BuiltinConfig()
 		cfg.Logger = logger
+		cfg.CacheDir = cacheDir
 		h, err := runtime.New(context.WithoutCancel(ctx), cfg)
 		if err != nil {
 			builtinErr = fmt.Errorf("scheduler: wasm runtime: %w", err)

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 
 	"github.com/skiff-sh/skiff/control/controllers"
@@ -19,7 +21,7 @@ import (
 // deployment controllers — on whichever member is the raft
 // leader, and only there. Each leadership term gets one informer factory
 // that the controllers share, and ends with every informer stopped.
-func runControllers(store *raftstore.Store, reg *registry.Registry, logger *slog.Logger) {
+func runControllers(store *raftstore.Store, reg *registry.Registry, policies *builtinPolicies, logger *slog.Logger) {
 	store.OnLeader(func(ctx context.Context) {
 		informers := informer.NewFactory(reg, 0, logger.With("component", "informers"))
 		defer informers.Shutdown()
@@ -40,12 +42,7 @@ func runControllers(store *raftstore.Store, reg *registry.Registry, logger *slog
 		})
 		wg.Go(func() {
 			log := logger.With("controller", "scheduler")
-			policy, err := scheduler.BuiltinPolicy(ctx, log)
-			if err != nil {
-				log.Error("scheduler not started", "err", err)
-				return
-			}
-			sched, err := scheduler.New(reg, scheduler.Config{Policy: policy, Informers: informers, Logger: log})
+			sched, err := scheduler.New(reg, scheduler.Config{Policy: policies.scheduler, Informers: informers, Logger: log})
 			if err == nil {
 				err = sched.Run(ctx)
 			}
@@ -55,12 +52,7 @@ func runControllers(store *raftstore.Store, reg *registry.Registry, logger *slog
 		})
 		wg.Go(func() {
 			log := logger.With("controller", "workloads")
-			policies, err := controllers.BuiltinPolicies(ctx, log)
-			if err != nil {
-				log.Error("replicaset and deployment controllers not started", "err", err)
-				return
-			}
-			c := controllers.New(reg, policies, log)
+			c := controllers.New(reg, policies.workloads, log)
 			c.Informers = informers
 			if err := c.Run(ctx); err != nil {
 				log.Error("replicaset and deployment controllers stopped", "err", err)
@@ -68,4 +60,27 @@ func runControllers(store *raftstore.Store, reg *registry.Registry, logger *slog
 		})
 		wg.Wait()
 	})
+}
+
+// builtinPolicies are the policy modules the leader's controllers run.
+type builtinPolicies struct {
+	scheduler scheduler.Policy
+	workloads map[string]controllers.Reconciler
+}
+
+// loadPolicies loads the built-in policy modules when the server starts, on
+// every member, so that a new leader starts its controllers at once. The
+// compiled code is kept in <data-dir>/wasm-cache: compiling takes seconds,
+// loading from the cache milliseconds.
+func loadPolicies(ctx context.Context, dataDir string, logger *slog.Logger) (*builtinPolicies, error) {
+	cache := filepath.Join(dataDir, "wasm-cache")
+	sched, err := scheduler.BuiltinPolicy(ctx, logger.With("controller", "scheduler"), cache)
+	if err != nil {
+		return nil, fmt.Errorf("server: load the scheduler policy: %w", err)
+	}
+	workloads, err := controllers.BuiltinPolicies(ctx, logger.With("controller", "workloads"), cache)
+	if err != nil {
+		return nil, fmt.Errorf("server: load the controller policies: %w", err)
+	}
+	return &builtinPolicies{scheduler: sched, workloads: workloads}, nil
 }

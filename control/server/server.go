@@ -330,7 +330,12 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 		ln.Close()
 		return nil, "", err
 	}
-	runControllers(store, reg, cfg.Logger)
+	policies, err := loadPolicies(ctx, cfg.DataDir, cfg.Logger)
+	if err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	runControllers(store, reg, policies, cfg.Logger)
 	go func() {
 		if err := api.Serve(ln); err != nil {
 			errs <- err

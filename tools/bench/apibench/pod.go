@@ -38,6 +38,12 @@ func podIndex(name string) (int, bool) {
 	return i, true
 }
 
+// unscheduledScheduler is the schedulerName of the benchmark's pods: no
+// scheduler serves it, so the pods stay unscheduled and the run measures
+// the API (the default scheduler would otherwise retry every pod of a
+// cluster without nodes and write a FailedScheduling event for each).
+const unscheduledScheduler = "apibench-unscheduled"
+
 // newPod is the i-th pod, created through server via: unscheduled, one
 // nginx-like container with modest requests, as a small Deployment's pod is.
 func newPod(i int, via string) *corev1.Pod {
@@ -48,6 +54,7 @@ func newPod(i int, via string) *corev1.Pod {
 			Labels:    map[string]string{"app": "apibench", viaLabel: via},
 		},
 		Spec: corev1.PodSpec{
+			SchedulerName: unscheduledScheduler,
 			Containers: []corev1.Container{{
 				Name:  "web",
 				Image: "docker.io/library/nginx:1.27",

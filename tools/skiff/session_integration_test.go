@@ -207,6 +207,8 @@ func runSession(t *testing.T, k *kubectlSession) {
 
 	watchSeesAChange(t, k)
 
+	rollouts(t, k)
+
 	out = k.must("explain", "deployment.spec")
 	expect(t, "explain", out, `KIND:\s+Deployment`, `FIELD:\s+spec <DeploymentSpec>`, `(?s)DESCRIPTION:.*desired behavior`, `replicas\s+<integer>`)
 
@@ -315,4 +317,56 @@ func serverSideApply(t *testing.T, k *kubectlSession) {
 	k.must("apply", "--server-side", "--force-conflicts", "-f", path)
 	expect(t, "forced apply", k.must("get", "deploy", "ssa", "-o", "jsonpath={.spec.replicas}"), `^2$`)
 	k.must("delete", "deploy", "ssa")
+}
+
+// rollouts checks kubectl's rollout commands against the deployment
+// controller: history with change causes, undo (the old ReplicaSet comes
+// back as the newest revision), pause, resume and restart (a new
+// ReplicaSet).
+func rollouts(t *testing.T, k *kubectlSession) {
+	t.Helper()
+	k.must("create", "deployment", "roll", "--image=nginx:1.27")
+	k.must("annotate", "deploy", "roll", "kubernetes.io/change-cause=first")
+	// waitRevision waits until the ReplicaSet of image has revision want.
+	waitRevision := func(image, want string) {
+		t.Helper()
+		var got string
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			out := k.must("get", "rs", "-l", "app=roll", "-o", `jsonpath={range .items[*]}{.spec.template.spec.containers[0].image}={.metadata.annotations.deployment\.kubernetes\.io/revision}{"\n"}{end}`)
+			for _, line := range strings.Split(out, "\n") {
+				if img, r, ok := strings.Cut(line, "="); ok && img == image {
+					got = r
+				}
+			}
+			if got == want {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("the ReplicaSet of %s has revision %q, want %s", image, got, want)
+	}
+	waitRevision("nginx:1.27", "1")
+	k.must("set", "image", "deploy/roll", "nginx=nginx:1.28")
+	k.must("annotate", "deploy", "roll", "kubernetes.io/change-cause=second", "--overwrite")
+	waitRevision("nginx:1.28", "2")
+	expect(t, "rollout history", k.must("rollout", "history", "deploy/roll"), `(?m)^1\s+first$`, `(?m)^2\s+second$`)
+	expect(t, "rollout undo", k.must("rollout", "undo", "deploy/roll"), `deployment.apps/roll rolled back`)
+	waitRevision("nginx:1.27", "3") // undo brings the first ReplicaSet back as the newest
+	expect(t, "image after undo", k.must("get", "deploy", "roll", "-o", "jsonpath={.spec.template.spec.containers[0].image}"), `^nginx:1.27$`)
+	expect(t, "pause", k.must("rollout", "pause", "deploy/roll"), `paused`)
+	expect(t, "resume", k.must("rollout", "resume", "deploy/roll"), `resumed`)
+	expect(t, "restart", k.must("rollout", "restart", "deploy/roll"), `restarted`)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := k.must("get", "rs", "-l", "app=roll", "-o", "name")
+		if n := len(strings.Fields(out)); n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after rollout restart: ReplicaSets %q, want a third one", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	k.must("delete", "deploy", "roll")
 }

@@ -40,10 +40,11 @@ test-unit:
 test-integration: build
 	SKIFF_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -tags integration ./tools/... ./raftstore/... ./control/...
 
-## bench: Skiff's store side by side with a three-member etcd, then the API against raw store puts
+## bench: Skiff's store beside a three-member etcd, the API against raw store puts, the scheduler in wasm against native
 bench: build
 	$(BIN) bench store --vs-etcd
 	$(BIN) bench api
+	$(BIN) bench scheduler --nodes 500,5000 --pods 10000
 
 ## up: a local three-node control plane on loopback with hello-world created (the node side comes in later issues)
 up: build

@@ -121,12 +121,13 @@ func (s *Store) submit(batch []*proposal, size int) {
 	}()
 }
 
-// waitFuture waits for a raft entry's outcome, or for raft to have shut
+// waitFuture waits for a raft future's outcome, or for raft to have shut
 // down. hashicorp/raft never answers entries it had queued for the state
-// machine when it stopped (its log futures have no shutdown channel), so
-// their waiters are released here with ErrRaftShutdown; the goroutine left
-// blocked on such a future ends with the process.
-func (s *Store) waitFuture(f raft.ApplyFuture) error {
+// machine when it stopped, nor a VerifyLeader caught in a step-down (those
+// futures have no shutdown channel), so their waiters are released here
+// with ErrRaftShutdown; the goroutine left blocked on such a future ends
+// with the process.
+func (s *Store) waitFuture(f raft.Future) error {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {

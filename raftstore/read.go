@@ -48,7 +48,7 @@ func (s *Store) readLoop(ctx context.Context) {
 		res := readResult{idx: s.raft.CommitIndex()}
 		if !s.IsLeader() {
 			res.err = ErrNotLeader
-		} else if err := s.raft.VerifyLeader().Error(); err != nil {
+		} else if err := s.waitFuture(s.raft.VerifyLeader()); err != nil {
 			res.err = ErrNotLeader
 		}
 		for _, r := range batch {

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/skiff-sh/skiff/control/api/printers"
 	"github.com/skiff-sh/skiff/control/api/scheme"
 )
 
@@ -34,7 +35,7 @@ func transform(obj runtime.Object, out output, r *http.Request, withHeaders bool
 		if v := r.URL.Query().Get("includeObject"); v != "" {
 			opts.IncludeObject = metav1.IncludeObjectPolicy(v)
 		}
-		t, err := toTable(obj, opts, time.Now())
+		t, err := printers.Table(obj, opts, time.Now())
 		if err != nil {
 			return nil, apierrors.NewInternalError(fmt.Errorf("table: %w", err))
 		}

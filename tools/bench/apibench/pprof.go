@@ -21,12 +21,12 @@ func profileServers(ctx context.Context, c *cluster, dir string, seconds int, lo
 			continue
 		}
 		wg.Go(func() {
-			path := filepath.Join(dir, s.name+".cpu.pprof")
+			path := filepath.Join(dir, s.Name+".cpu.pprof")
 			if err := saveProfile(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.debugAddr, seconds), path); err != nil {
-				log.Error("cpu profile", "server", s.name, "err", err)
+				log.Error("cpu profile", "server", s.Name, "err", err)
 				return
 			}
-			log.Info("cpu profile saved", "server", s.name, "path", path)
+			log.Info("cpu profile saved", "server", s.Name, "path", path)
 		})
 	}
 	return wg.Wait

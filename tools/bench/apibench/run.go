@@ -98,7 +98,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (err error) {
 	}
 	log.Info("creating pods", "pods", opts.Pods, "workers", opts.Workers, "encoding", encoding)
 	create := runPhase(ctx, "create", opts.Pods, opts.Workers, len(c.servers), opts.OpTimeout, clk, log, func(ctx context.Context, s, i int) error {
-		_, err := c.servers[s].kube.CoreV1().Pods(namespace).Create(ctx, newPod(i, c.servers[s].name), metav1.CreateOptions{})
+		_, err := c.servers[s].kube.CoreV1().Pods(namespace).Create(ctx, newPod(i, c.servers[s].Name), metav1.CreateOptions{})
 		return err
 	})
 	if err := ctx.Err(); err != nil {
@@ -141,7 +141,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (err error) {
 
 	names := make([]string, len(c.servers))
 	for i, s := range c.servers {
-		names[i] = s.name
+		names[i] = s.Name
 	}
 	rep := report{
 		pods: opts.Pods, workers: opts.Workers, servers: names, encoding: encoding, storedSize: size,

@@ -18,7 +18,7 @@ func storeClients(ctx context.Context, c *cluster, timeout time.Duration) ([]*cl
 		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{s.etcdAddr}, Logger: zap.NewNop()})
 		if err != nil {
 			closeAll(clis)
-			return nil, fmt.Errorf("apibench: etcd client for %s at %s: %w", s.name, s.etcdAddr, err)
+			return nil, fmt.Errorf("apibench: etcd client for %s at %s: %w", s.Name, s.etcdAddr, err)
 		}
 		clis = append(clis, cli)
 		gctx, cancel := context.WithTimeout(ctx, timeout)
@@ -26,7 +26,7 @@ func storeClients(ctx context.Context, c *cluster, timeout time.Duration) ([]*cl
 		cancel()
 		if err != nil {
 			closeAll(clis)
-			return nil, fmt.Errorf("apibench: warm-up get on %s at %s: %w", s.name, s.etcdAddr, err)
+			return nil, fmt.Errorf("apibench: warm-up get on %s at %s: %w", s.Name, s.etcdAddr, err)
 		}
 	}
 	return clis, nil

@@ -58,22 +58,22 @@ func startWatchers(ctx context.Context, c *cluster, n int, clk clock) (*watchers
 	w := &watchers{arr: newArrivals(n), cancel: cancel}
 	for i, on := range c.servers {
 		from := c.servers[(i+len(c.servers)-1)%len(c.servers)]
-		sel := labels.SelectorFromSet(labels.Set{viaLabel: from.name}).String()
+		sel := labels.SelectorFromSet(labels.Set{viaLabel: from.Name}).String()
 		pods := on.kube.CoreV1().Pods(namespace)
 		list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: sel, Limit: 1})
 		if err != nil {
 			w.stop()
-			return nil, fmt.Errorf("apibench: list pods on %s: %w", on.name, err)
+			return nil, fmt.Errorf("apibench: list pods on %s: %w", on.Name, err)
 		}
 		wi, err := pods.Watch(ctx, watchOptions(sel, list.ResourceVersion))
 		if err != nil {
 			w.stop()
-			return nil, fmt.Errorf("apibench: watch pods on %s: %w", on.name, err)
+			return nil, fmt.Errorf("apibench: watch pods on %s: %w", on.Name, err)
 		}
 		w.wg.Go(func() {
 			if err := follow(ctx, on.kube, wi, sel, list.ResourceVersion, w.arr, clk); err != nil && ctx.Err() == nil {
 				w.mu.Lock()
-				w.errs = append(w.errs, fmt.Errorf("apibench: watch on %s of pods created via %s: %w", on.name, from.name, err))
+				w.errs = append(w.errs, fmt.Errorf("apibench: watch on %s of pods created via %s: %w", on.Name, from.Name, err))
 				w.mu.Unlock()
 			}
 		})

@@ -4,29 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/skiff-sh/skiff/tools/bench/proc"
 )
 
 // member is one server process of a cluster.
 type member struct {
-	name     string
+	*proc.Process
 	endpoint string // etcd v3 gRPC API, host:port on loopback
-	logDir   string
-	cmd      *exec.Cmd
-	done     chan struct{} // closed once the process is reaped
-	waitErr  error         // valid after done is closed
-	killed   bool          // stopped by us, so its exit is expected
 }
 
 // memberSpec says how to start one member.
@@ -48,11 +41,8 @@ type cluster struct {
 }
 
 const (
-	stderrTailLines = 20
-	stderrTailBytes = 8 << 10
-	reapTimeout     = 10 * time.Second
-	statusTimeout   = time.Second
-	pollInterval    = 100 * time.Millisecond
+	statusTimeout = time.Second
+	pollInterval  = 100 * time.Millisecond
 )
 
 // startCluster starts every member, logging each one's stdout and stderr to
@@ -65,7 +55,7 @@ func startCluster(kind, logDir string, specs []memberSpec, log *slog.Logger) (*c
 			c.stop()
 			return nil, fmt.Errorf("storebench: start %s member %s: %w", kind, s.name, err)
 		}
-		c.log.Debug("member started", "member", s.name, "pid", m.cmd.Process.Pid, "endpoint", s.endpoint, "args", s.args)
+		c.log.Debug("member started", "member", s.name, "pid", m.Pid(), "endpoint", s.endpoint, "args", s.args)
 		c.members = append(c.members, m)
 	}
 	admin, err := newClient([]string{c.endpoints()[0]})
@@ -77,99 +67,21 @@ func startCluster(kind, logDir string, specs []memberSpec, log *slog.Logger) (*c
 	return c, nil
 }
 
-// launch starts one process in its own process group, so that killing the group
-// takes any children with it, and asks the kernel to kill it should this process die.
+// launch starts one member's process with an empty data directory.
 func launch(s memberSpec, logDir string) (*member, error) {
-	m := &member{name: s.name, endpoint: s.endpoint, logDir: logDir, done: make(chan struct{})}
 	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	stdout, err := os.Create(m.logPath("stdout"))
+	p, err := proc.Start(s.name, logDir, s.bin, s.args, s.env)
 	if err != nil {
-		return nil, fmt.Errorf("create stdout log: %w", err)
+		return nil, err
 	}
-	defer stdout.Close()
-	stderr, err := os.Create(m.logPath("stderr"))
-	if err != nil {
-		return nil, fmt.Errorf("create stderr log: %w", err)
-	}
-	defer stderr.Close()
-
-	cmd := exec.Command(s.bin, s.args...)
-	cmd.Env = s.env
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("exec %s: %w", s.bin, err)
-	}
-	m.cmd = cmd
-	go func() {
-		m.waitErr = cmd.Wait()
-		close(m.done)
-	}()
-	return m, nil
-}
-
-func (m *member) logPath(stream string) string {
-	return filepath.Join(m.logDir, m.name+"."+stream+".log")
-}
-
-// exited reports whether the process has ended.
-func (m *member) exited() bool {
-	select {
-	case <-m.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// kill sends SIGKILL to the member's process group and waits until it is reaped.
-func (m *member) kill() error {
-	m.killed = true
-	if m.exited() {
-		return nil
-	}
-	if err := syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("storebench: kill process group %d of %s: %w", m.cmd.Process.Pid, m.name, err)
-	}
-	select {
-	case <-m.done:
-		return nil
-	case <-time.After(reapTimeout):
-		return fmt.Errorf("storebench: %s (pid %d) not reaped %v after SIGKILL", m.name, m.cmd.Process.Pid, reapTimeout)
-	}
-}
-
-// stderrTail returns the last lines the member wrote to stderr, for error messages.
-func (m *member) stderrTail() string {
-	f, err := os.Open(m.logPath("stderr"))
-	if err != nil {
-		return fmt.Sprintf("(no stderr log: %v)", err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > stderrTailBytes {
-		if _, err := f.Seek(-stderrTailBytes, io.SeekEnd); err != nil {
-			return fmt.Sprintf("(read stderr log: %v)", err)
-		}
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return fmt.Sprintf("(read stderr log: %v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > stderrTailLines {
-		lines = lines[len(lines)-stderrTailLines:]
-	}
-	if len(lines) == 1 && lines[0] == "" {
-		return "(stderr is empty)"
-	}
-	return strings.Join(lines, "\n")
+	return &member{Process: p, endpoint: s.endpoint}, nil
 }
 
 // describe names the member and quotes its stderr tail.
 func (m *member) describe(kind string) string {
-	return fmt.Sprintf("--- %s %s (%s) stderr, last lines ---\n%s", kind, m.name, m.endpoint, m.stderrTail())
+	return fmt.Sprintf("--- %s %s (%s) stderr, last lines ---\n%s", kind, m.Name, m.endpoint, m.StderrTail())
 }
 
 func (c *cluster) endpoints() []string {
@@ -187,8 +99,8 @@ func (c *cluster) stop() {
 		c.admin = nil
 	}
 	for _, m := range c.members {
-		if err := m.kill(); err != nil {
-			c.log.Error("stop member", "member", m.name, "err", err)
+		if err := m.Kill(); err != nil {
+			c.log.Error("stop member", "member", m.Name, "err", err)
 		}
 	}
 }
@@ -196,8 +108,8 @@ func (c *cluster) stop() {
 // checkAlive fails if a member we did not kill has exited.
 func (c *cluster) checkAlive() error {
 	for _, m := range c.members {
-		if !m.killed && m.exited() {
-			return fmt.Errorf("storebench: %s member %s exited unexpectedly (%v)\n%s", c.kind, m.name, m.waitErr, m.describe(c.kind))
+		if exited, err := m.Unexpected(); exited {
+			return fmt.Errorf("storebench: %s member %s exited unexpectedly (%v)\n%s", c.kind, m.Name, err, m.describe(c.kind))
 		}
 	}
 	return nil
@@ -209,7 +121,7 @@ func (c *cluster) status(ctx context.Context, m *member) (*clientv3.StatusRespon
 	defer cancel()
 	resp, err := c.admin.Status(ctx, m.endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("status of %s at %s: %w", m.name, m.endpoint, err)
+		return nil, fmt.Errorf("status of %s at %s: %w", m.Name, m.endpoint, err)
 	}
 	return resp, nil
 }
@@ -252,7 +164,7 @@ func (c *cluster) ready(ctx context.Context, m *member) error {
 		return err
 	}
 	if resp.Leader == 0 {
-		return fmt.Errorf("%s at %s: no leader elected", m.name, m.endpoint)
+		return fmt.Errorf("%s at %s: no leader elected", m.Name, m.endpoint)
 	}
 	return nil
 }
@@ -282,7 +194,7 @@ func (c *cluster) leader(ctx context.Context, timeout time.Duration) (*member, e
 	var last error
 	for {
 		for _, m := range c.members {
-			if m.exited() {
+			if m.Exited() {
 				continue
 			}
 			resp, err := c.status(ctx, m)

@@ -78,9 +78,9 @@ func measureFailover(ctx context.Context, c *cluster, opts Options) (time.Durati
 		return 0, fmt.Errorf("storebench: failover on %s: %w", c.kind, ctx.Err())
 	case <-time.After(min(failoverPreload, opts.Duration)):
 	}
-	c.log.Info("killing leader", "member", leader.name, "pid", leader.cmd.Process.Pid)
+	c.log.Info("killing leader", "member", leader.Name, "pid", leader.Pid())
 	killed := time.Since(base)
-	if err := leader.kill(); err != nil {
+	if err := leader.Kill(); err != nil {
 		return 0, err
 	}
 	reaped.Store(int64(time.Since(base)))
@@ -88,13 +88,13 @@ func measureFailover(ctx context.Context, c *cluster, opts Options) (time.Durati
 	select {
 	case at := <-acked:
 		d := at - killed
-		c.log.Info("failover done", "killed", leader.name, "first_ack_after", d)
+		c.log.Info("failover done", "killed", leader.Name, "first_ack_after", d)
 		return d, nil
 	case <-ctx.Done():
 		return 0, fmt.Errorf("storebench: failover on %s: %w", c.kind, ctx.Err())
 	case <-time.After(opts.FailoverTimeout):
 		return 0, fmt.Errorf("storebench: failover on %s: no put acknowledged by a survivor within %v of killing leader %s\n%s\n%s",
-			c.kind, opts.FailoverTimeout, leader.name, survivorTails(c, leader), leader.describe(c.kind))
+			c.kind, opts.FailoverTimeout, leader.Name, survivorTails(c, leader), leader.describe(c.kind))
 	}
 }
 

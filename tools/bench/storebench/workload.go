@@ -63,7 +63,7 @@ func runWorkload(ctx context.Context, c *cluster, w workload, opts Options) (res
 	if err := c.checkAlive(); err != nil {
 		return result{}, err
 	}
-	c.log.Info("workload done", "workload", w.name, "leader", leader.name,
+	c.log.Info("workload done", "workload", w.name, "leader", leader.Name,
 		"ops", res.ops(), "ops_per_s", int(res.throughput()), "p50", res.p50(), "p99", res.p99(), "errors", res.errs)
 	return res, nil
 }

@@ -22,23 +22,27 @@ build: wasm
 
 ## wasm: the built-in policy modules the binary embeds (wasm/builtin/modules)
 wasm:
-	for m in scheduler replicaset deployment; do \
+	for m in scheduler replicaset deployment endpoints; do \
 		GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -buildmode=c-shared \
 			-o wasm/builtin/modules/$$m.wasm ./wasm/policies/$$m/module || exit 1; \
 	done
 
 ## deps: Debian packages the integration tests and benchmarks need (root)
-deps:
-	apt-get install -y --no-install-recommends etcd-server etcd-client
+# (etcd: the store's anchor; containerd, runc: pods; nftables, iproute2: the proxy and the lab's
+# network; docker-registry: the lab's image mirror; busybox-static: the test images' tools.)
+DEB_PACKAGES := etcd-server etcd-client containerd runc nftables iproute2 docker-registry busybox-static
 
-## test: unit tests, then integration tests (real processes, etcdctl)
+deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES)
+
+## test: unit tests, then integration tests (root: real processes, etcdctl, containerd, netns, nftables, registry)
 test: test-unit test-integration
 
 test-unit:
 	$(GO) test -count=1 -timeout 20m ./...
 
 test-integration: build
-	SKIFF_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -tags integration ./tools/... ./raftstore/... ./control/...
+	SKIFF_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -tags integration ./tools/... ./raftstore/... ./control/... ./nodes/...
 
 ## bench: Skiff's store beside a three-member etcd, the API against raw store puts, the scheduler in wasm against native
 bench: build

@@ -53,10 +53,17 @@ func (l *loop) apply(ctx context.Context, k string, owner runtime.Object, res *a
 		}
 	}
 	l.expect(k, ownerRev, ownedRev)
+	reportEvents(res, outcomes, func(typ, reason, message string) { l.record(ctx, owner, typ, reason, message) })
+	return failed
+}
+
+// reportEvents records res's events given what became of its actions: an event tied to an
+// action only once it succeeded, a Warning Failed<Verb> event for a failed one instead.
+func reportEvents(res *abi.ReconcileResult, outcomes []outcome, record func(typ, reason, message string)) {
 	reported := map[int]bool{}
 	for _, ev := range res.Events {
 		if ev.Action == nil {
-			l.record(ctx, owner, ev.Type, ev.Reason, ev.Message)
+			record(ev.Type, ev.Reason, ev.Message)
 			continue
 		}
 		i := *ev.Action
@@ -65,15 +72,14 @@ func (l *loop) apply(ctx context.Context, k string, owner runtime.Object, res *a
 		}
 		switch o := outcomes[i]; {
 		case o.done:
-			l.record(ctx, owner, ev.Type, ev.Reason, strings.ReplaceAll(ev.Message, "{name}", o.name))
+			record(ev.Type, ev.Reason, strings.ReplaceAll(ev.Message, "{name}", o.name))
 		case o.err != nil && !reported[i]:
 			reported[i] = true
 			verb := res.Actions[i].Verb
-			l.record(ctx, owner, "Warning", "Failed"+strings.ToUpper(verb[:1])+verb[1:],
+			record("Warning", "Failed"+strings.ToUpper(verb[:1])+verb[1:],
 				fmt.Sprintf("Error %s %s: %v", verb, describe(res.Actions[i].Object), o.err))
 		}
 	}
-	return failed
 }
 
 func describe(obj json.RawMessage) string {

@@ -19,39 +19,65 @@ var (
 	builtinErr      error
 )
 
-// BuiltinPolicies returns the replicaset and deployment controllers compiled into the binary,
-// in wazero with the runtime's defaults (deadline and interruption on: reconciles are not the
-// hot path), loaded once per process. A binary built without `make wasm` (plain `go build` or
-// `go test`) runs the same policies natively, with a warning. cacheDir, if set, keeps the
-// compiled modules across restarts.
+// BuiltinPolicies returns the replicaset, deployment and endpoints controllers compiled into
+// the binary, in wazero with the runtime's defaults (deadline and interruption on: reconciles
+// are not the hot path), loaded once per process. A module missing from the binary (built
+// without `make wasm`: plain `go build` or `go test`, or a `make wasm` that predates the module)
+// runs natively, with a warning. cacheDir, if set, keeps the compiled modules across restarts.
 func BuiltinPolicies(ctx context.Context, logger *slog.Logger, cacheDir string) (map[string]Reconciler, error) {
 	builtinOnce.Do(func() {
 		if logger == nil {
 			logger = slog.New(slog.DiscardHandler)
 		}
-		rs, err1 := builtin.ReplicaSet()
-		dep, err2 := builtin.Deployment()
-		if errors.Is(err1, builtin.ErrNotBuilt) || errors.Is(err2, builtin.ErrNotBuilt) {
-			logger.Warn("controllers: no built-in wasm modules in this binary; running the policies natively", "err", errors.Join(err1, err2))
-			builtinPolicies = Native()
-			return
+		modules := map[string][]byte{}
+		var missing []string
+		var errs []error
+		for _, m := range []struct {
+			name string
+			get  func() ([]byte, error)
+		}{{ReplicaSetModule, builtin.ReplicaSet}, {DeploymentModule, builtin.Deployment}, {EndpointsModule, builtin.Endpoints}} {
+			b, err := m.get()
+			switch {
+			case errors.Is(err, builtin.ErrNotBuilt):
+				missing = append(missing, m.name)
+			case err != nil:
+				errs = append(errs, err)
+			default:
+				modules[m.name] = b
+			}
 		}
-		if err := errors.Join(err1, err2); err != nil {
+		if err := errors.Join(errs...); err != nil {
 			builtinErr = err
 			return
 		}
-		cfg := runtime.DefaultConfig()
-		cfg.Logger = logger
-		cfg.CacheDir = cacheDir
-		h, err := runtime.New(context.WithoutCancel(ctx), cfg)
-		if err != nil {
-			builtinErr = fmt.Errorf("controllers: wasm runtime: %w", err)
-			return
+		native := Native()
+		policies := map[string]Reconciler{}
+		if len(missing) > 0 {
+			logger.Warn("controllers: built-in wasm modules missing from this binary; running those policies natively", "modules", missing)
+			for _, name := range missing {
+				policies[name] = native[name]
+			}
 		}
-		builtinPolicies, _, builtinErr = Load(context.WithoutCancel(ctx), h, map[string][]byte{ReplicaSetModule: rs, DeploymentModule: dep})
-		if builtinErr != nil {
-			h.Close(context.WithoutCancel(ctx))
+		if len(modules) > 0 {
+			cfg := runtime.DefaultConfig()
+			cfg.Logger = logger
+			cfg.CacheDir = cacheDir
+			h, err := runtime.New(context.WithoutCancel(ctx), cfg)
+			if err != nil {
+				builtinErr = fmt.Errorf("controllers: wasm runtime: %w", err)
+				return
+			}
+			loaded, _, err := Load(context.WithoutCancel(ctx), h, modules)
+			if err != nil {
+				h.Close(context.WithoutCancel(ctx))
+				builtinErr = err
+				return
+			}
+			for name, p := range loaded {
+				policies[name] = p
+			}
 		}
+		builtinPolicies = policies
 	})
 	return builtinPolicies, builtinErr
 }

@@ -24,7 +24,7 @@ const (
 	ExpectationTimeout = 15 * time.Second
 )
 
-// Controllers runs the ReplicaSet and Deployment controllers.
+// Controllers runs the ReplicaSet, Deployment, and Endpoints and EndpointSlice controllers.
 type Controllers struct {
 	reg      *registry.Registry
 	policies map[string]Reconciler
@@ -38,8 +38,9 @@ type Controllers struct {
 	Workers int
 }
 
-// New returns the controllers of reg deciding with policies (keys ReplicaSetModule and
-// DeploymentModule; a controller whose policy is missing does not run). A nil logger discards.
+// New returns the controllers of reg deciding with policies (keys ReplicaSetModule,
+// DeploymentModule and EndpointsModule; a controller whose policy is missing does not run). A
+// nil logger discards.
 func New(reg *registry.Registry, policies map[string]Reconciler, logger *slog.Logger) *Controllers {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -108,10 +109,22 @@ func (c *Controllers) Run(ctx context.Context) error {
 		}
 		loops = append(loops, l)
 	}
+	var eps *endpointsLoop
+	if c.policies[EndpointsModule] != nil {
+		if eps, err = newEndpointsLoop(c, f, events); err != nil {
+			for _, l := range loops {
+				l.stop()
+			}
+			return err
+		}
+	}
 	f.Start(ctx)
 	var wg sync.WaitGroup
 	for _, l := range loops {
 		wg.Go(func() { l.run(ctx, workers) })
+	}
+	if eps != nil {
+		wg.Go(func() { eps.run(ctx, workers) })
 	}
 	wg.Wait()
 	return nil

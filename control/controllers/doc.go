@@ -1,6 +1,7 @@
-// Package controllers hosts Skiff's workload controllers — ReplicaSet and Deployment — whose
-// decisions are wasm policy modules (wasm/policies/replicaset, wasm/policies/deployment; the
-// reconcile hook of wasm/ABI.md). The host does all the I/O, the policy none:
+// Package controllers hosts Skiff's workload controllers — ReplicaSet and Deployment — and the
+// endpoints and endpointslice controllers, whose decisions are wasm policy modules
+// (wasm/policies/replicaset, wasm/policies/deployment, wasm/policies/endpoints; the reconcile
+// hook of wasm/ABI.md). The host does all the I/O, the policy none:
 //
 //   - Watching: client-go shared informers over the registry (control/informer), from one
 //     factory per leadership term, for each controller's own kind and the kind it controls.
@@ -22,6 +23,18 @@
 //   - Events: what the policy reports, recorded as core/v1 Events on the owner; an event tied
 //     to an action is recorded only once the action succeeded ("{name}" becomes the name the
 //     object got), else a Warning Failed<Verb> event is recorded instead.
+//
+// The endpoints controllers (endpoints.go) follow the same pattern with a loop of their own,
+// because what they write is not found by ownerReference: one reconcile per Service key, with
+// the Service, its Endpoints (same name) and its EndpointSlices (kubernetes.io/service-name
+// label) as the request's owned objects and the pods its selector selects as its orphans. A
+// pod change queues the Services selecting it before or after (only if its readiness, phase,
+// addresses, deletion, node or labels changed). The policy may write only that Endpoints and
+// the slices labelled managed-by endpointslice-controller.k8s.io for that Service, controlled
+// by it. When a Service is deleted, or at the start of a term for every Endpoints listed
+// (kube's checkLeftoverEndpoints), a key whose Service is absent gets a reconcile without
+// object, and the policy deletes the Endpoints; slices go with the Service through the
+// garbage collector.
 //
 // Controllers run on the raft leader only: Run serves one leadership term and returns when its
 // context ends. Nothing is kept between terms but the loaded modules: a new term rebuilds its

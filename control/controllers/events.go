@@ -3,12 +3,14 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/skiff-sh/skiff/control/registry"
 )
@@ -18,6 +20,21 @@ const maxMessage = 1024
 
 // record writes a core/v1 Event about owner. Failing to record is logged, never fatal.
 func (l *loop) record(ctx context.Context, owner runtime.Object, typ, reason, message string) {
+	recorder{events: l.events, kind: l.owner.Resource().Kind, component: l.component, now: l.Now, log: l.log}.
+		record(ctx, owner, typ, reason, message)
+}
+
+// recorder writes the events of one controller about objects of one kind.
+type recorder struct {
+	events    *registry.Store // nil: events are dropped
+	kind      schema.GroupVersionKind
+	component string
+	now       func() time.Time
+	log       *slog.Logger
+}
+
+// record writes a core/v1 Event about owner. Failing to record is logged, never fatal.
+func (l recorder) record(ctx context.Context, owner runtime.Object, typ, reason, message string) {
 	if l.events == nil {
 		return
 	}
@@ -28,8 +45,8 @@ func (l *loop) record(ctx context.Context, owner runtime.Object, typ, reason, me
 	if len(message) > maxMessage {
 		message = message[:maxMessage]
 	}
-	now := metav1.NewTime(l.Now())
-	gvk := l.owner.Resource().Kind
+	now := metav1.NewTime(l.now())
+	gvk := l.kind
 	ev := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", m.GetName(), time.Now().UnixNano()), Namespace: m.GetNamespace()},
 		InvolvedObject: corev1.ObjectReference{

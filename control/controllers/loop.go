@@ -153,7 +153,10 @@ func object(obj any) metav1.Object {
 }
 
 // seen records the revision an event handler has reached.
-func (l *loop) seen(rev *atomic.Int64, obj any) {
+func (l *loop) seen(rev *atomic.Int64, obj any) { advance(rev, obj) }
+
+// advance raises rev to obj's resourceVersion.
+func advance(rev *atomic.Int64, obj any) {
 	if _, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		return
 	}
@@ -333,6 +336,11 @@ func (l *loop) sync(ctx context.Context, k string) (after time.Duration, err err
 
 // encode is the object as the API serves it: with apiVersion and kind.
 func (l *loop) encode(s *registry.Store, obj runtime.Object) (json.RawMessage, error) {
+	return encodeAs(s, obj)
+}
+
+// encodeAs is obj as the API serves it: with the apiVersion and kind of s.
+func encodeAs(s *registry.Store, obj runtime.Object) (json.RawMessage, error) {
 	obj = obj.DeepCopyObject()
 	obj.GetObjectKind().SetGroupVersionKind(s.Resource().Kind)
 	b, err := json.Marshal(obj)

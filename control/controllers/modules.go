@@ -7,6 +7,7 @@ import (
 
 	"github.com/skiff-sh/skiff/wasm/abi"
 	"github.com/skiff-sh/skiff/wasm/policies/deployment"
+	"github.com/skiff-sh/skiff/wasm/policies/endpoints"
 	"github.com/skiff-sh/skiff/wasm/policies/replicaset"
 	"github.com/skiff-sh/skiff/wasm/runtime"
 	"github.com/skiff-sh/skiff/wasm/sdk"
@@ -16,6 +17,8 @@ import (
 const (
 	ReplicaSetModule = "replicaset"
 	DeploymentModule = "deployment"
+	// EndpointsModule decides both the Endpoints and the EndpointSlices of a Service.
+	EndpointsModule = "endpoints"
 )
 
 // Reconciler is a controller policy: a loaded module (*runtime.Module) or a policy run in
@@ -59,5 +62,6 @@ func Native() map[string]Reconciler {
 	return map[string]Reconciler{
 		ReplicaSetModule: sdk.NewNativeReconciler(replicaset.Policy{}),
 		DeploymentModule: sdk.NewNativeReconciler(deployment.Policy{}),
+		EndpointsModule:  sdk.NewNativeReconciler(endpoints.Policy{}),
 	}
 }

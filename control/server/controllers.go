@@ -10,6 +10,7 @@ import (
 	"github.com/skiff-sh/skiff/control/controllers"
 	"github.com/skiff-sh/skiff/control/gc"
 	"github.com/skiff-sh/skiff/control/informer"
+	"github.com/skiff-sh/skiff/control/nodeipam"
 	"github.com/skiff-sh/skiff/control/nscontroller"
 	"github.com/skiff-sh/skiff/control/registry"
 	"github.com/skiff-sh/skiff/control/scheduler"
@@ -17,7 +18,7 @@ import (
 )
 
 // runControllers runs the control plane's own controllers — the garbage
-// collector, the namespace lifecycle, the scheduler and the replicaset and
+// collector, the namespace lifecycle, node pod CIDRs, the scheduler and the replicaset and
 // deployment controllers — on whichever member is the raft
 // leader, and only there. Each leadership term gets one informer factory
 // that the controllers share, and ends with every informer stopped.
@@ -41,6 +42,18 @@ func runControllers(store *raftstore.Store, reg *registry.Registry, policies *bu
 			}
 		})
 		wg.Go(func() {
+			log := logger.With("controller", "node-ipam")
+			cfg := nodeipam.DefaultConfig()
+			cfg.Informers, cfg.Logger = informers, log
+			ipam, err := nodeipam.New(reg, cfg)
+			if err == nil {
+				err = ipam.Run(ctx)
+			}
+			if err != nil {
+				log.Error("node IPAM controller stopped", "err", err)
+			}
+		})
+		wg.Go(func() {
 			log := logger.With("controller", "scheduler")
 			sched, err := scheduler.New(reg, scheduler.Config{Policy: policies.scheduler, Informers: informers, Logger: log})
 			if err == nil {
@@ -55,7 +68,7 @@ func runControllers(store *raftstore.Store, reg *registry.Registry, policies *bu
 			c := controllers.New(reg, policies.workloads, log)
 			c.Informers = informers
 			if err := c.Run(ctx); err != nil {
-				log.Error("replicaset and deployment controllers stopped", "err", err)
+				log.Error("workload and endpoints controllers stopped", "err", err)
 			}
 		})
 		wg.Wait()

@@ -1,6 +1,6 @@
 // Package builtin holds the policy modules compiled into the skiff binary: the default
-// scheduler (../policies/scheduler) and the replicaset and deployment controllers
-// (../policies/replicaset, ../policies/deployment). `make wasm` (which `make build` depends on) builds them into
+// scheduler (../policies/scheduler) and the replicaset, deployment and endpoints controllers
+// (../policies/replicaset, ../policies/deployment, ../policies/endpoints). `make wasm` (which `make build` depends on) builds them into
 // modules/, and this package embeds whatever is there. A clean checkout has only a placeholder,
 // so `go test ./...` compiles; then the accessors return ErrNotBuilt and tests build the module
 // from source instead (package builtintest).
@@ -31,6 +31,7 @@ var wasmMagic = []byte("\x00asm")
 const (
 	ReplicaSetFile = "modules/replicaset.wasm"
 	DeploymentFile = "modules/deployment.wasm"
+	EndpointsFile  = "modules/endpoints.wasm"
 )
 
 // Scheduler returns the default scheduler module.
@@ -41,6 +42,9 @@ func ReplicaSet() ([]byte, error) { return module(ReplicaSetFile) }
 
 // Deployment returns the deployment controller module.
 func Deployment() ([]byte, error) { return module(DeploymentFile) }
+
+// Endpoints returns the endpoints and endpointslice controller module.
+func Endpoints() ([]byte, error) { return module(EndpointsFile) }
 
 func module(path string) ([]byte, error) {
 	b, err := modules.ReadFile(path)

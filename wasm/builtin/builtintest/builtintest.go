@@ -47,3 +47,31 @@ func Scheduler(t testing.TB) []byte {
 	}
 	return b
 }
+
+// EndpointsSource builds the endpoints and endpointslice controller policy from source.
+func EndpointsSource(ctx context.Context) ([]byte, error) {
+	w := wasmDir()
+	return build.Cached(ctx, filepath.Join(w, "policies", "endpoints", "module"),
+		filepath.Join(w, "policies", "endpoints"), filepath.Join(w, "policies", "internal"),
+		filepath.Join(w, "sdk"), filepath.Join(w, "abi"))
+}
+
+// Endpoints returns the endpoints controller module, built from source when the embedded one is
+// the placeholder. It fails the test if neither works.
+func Endpoints(t testing.TB) []byte {
+	t.Helper()
+	b, err := builtin.Endpoints()
+	if err == nil {
+		return b
+	}
+	if !errors.Is(err, builtin.ErrNotBuilt) {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	b, err = EndpointsSource(ctx)
+	if err != nil {
+		t.Fatalf("build the endpoints controller module: %v", err)
+	}
+	return b
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/skiff-sh/skiff/wasm/abi"
 	"github.com/skiff-sh/skiff/wasm/policies/deployment"
@@ -20,6 +21,12 @@ const (
 	// EndpointsModule decides both the Endpoints and the EndpointSlices of a Service.
 	EndpointsModule = "endpoints"
 )
+
+// ReconcileDeadline bounds one reconcile call. It is longer than the
+// host's default (made for the scheduler's hot path): a reconcile decodes
+// an object and everything it owns as JSON, once per change, and must not
+// fail because the machine is busy.
+const ReconcileDeadline = time.Second
 
 // Reconciler is a controller policy: a loaded module (*runtime.Module) or a policy run in
 // process (*sdk.NativeReconciler).
@@ -39,7 +46,7 @@ func Load(ctx context.Context, host *runtime.Host, modules map[string][]byte) (p
 	}
 	policies = map[string]Reconciler{}
 	for name, wasm := range modules {
-		m, err := host.Load(ctx, name, wasm, runtime.ModuleOptions{})
+		m, err := host.Load(ctx, name, wasm, runtime.ModuleOptions{CallTimeout: ReconcileDeadline})
 		if err != nil {
 			closeAll(ctx)
 			return nil, nil, fmt.Errorf("controllers: load module %s: %w", name, err)

@@ -55,7 +55,9 @@ type ContainerConfig struct {
 	Attempt   int
 	Image     Image
 	NetnsPath string
-	LogPath   string
+	// PodIP is the pod's address (for env fieldRefs to status.podIP).
+	PodIP   string
+	LogPath string
 }
 
 // Runtime runs containers (nodes/runtime over containerd; a fake in tests).
@@ -80,6 +82,8 @@ type Runtime interface {
 type Attachment struct {
 	IP        netip.Addr
 	NetnsPath string
+	// HostVeth is the host end of the pod's link (for events).
+	HostVeth string
 }
 
 // Network wires pods into the node's network (nodes/network; a fake in

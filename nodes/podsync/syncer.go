@@ -21,6 +21,10 @@ import (
 	"k8s.io/client-go/tools/record"
 )
 
+// ReasonSandboxReady is the event a pod gets when its network is wired
+// (skiff trace reads it).
+const ReasonSandboxReady = "SandboxReady"
+
 // DefaultResync is how often a worker looks again at a pod nothing woke it
 // for (the kubelet's is a minute; a missed runtime event costs at most this).
 const DefaultResync = 10 * time.Second

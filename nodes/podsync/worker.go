@@ -137,6 +137,7 @@ func (w *worker) sync(ctx context.Context) (next time.Duration, done bool) {
 		return 0, false
 	}
 	if w.attach == nil {
+		began := time.Now()
 		a, err := w.s.cfg.Network.Setup(ctx, string(w.uid))
 		if err != nil {
 			w.event(pod, "", corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
@@ -144,6 +145,10 @@ func (w *worker) sync(ctx context.Context) (next time.Duration, done bool) {
 			return 2 * retryAfterError, false
 		}
 		w.attach = &a
+		if len(cs) == 0 { // a new pod, not one adopted after a restart
+			w.event(pod, "", corev1.EventTypeNormal, ReasonSandboxReady, "pod network ready: IP %s on veth %s (netns+veth %s)",
+				a.IP, a.HostVeth, time.Since(began).Round(time.Microsecond))
+		}
 	}
 	w.kill(ctx, pod, cs, kills)
 
@@ -239,7 +244,7 @@ func (w *worker) ensureContainer(ctx context.Context, pod *corev1.Pod, c *corev1
 		return
 	}
 	id, err := rt.CreateContainer(ctx, ContainerConfig{
-		Pod: pod, Container: c, Attempt: attempt, Image: img, NetnsPath: w.attach.NetnsPath,
+		Pod: pod, Container: c, Attempt: attempt, Image: img, NetnsPath: w.attach.NetnsPath, PodIP: w.attach.IP.String(),
 		LogPath: LogPath(w.s.cfg.LogDir, pod.Namespace, pod.Name, string(pod.UID), c.Name, attempt),
 	})
 	if err != nil {

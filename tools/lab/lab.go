@@ -231,6 +231,9 @@ func (l *Lab) Down(ctx context.Context) error {
 	if err := unmountUnder(s.Config.Dir); err != nil {
 		errs = append(errs, err)
 	}
+	if err := l.removeCgroups(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("lab: down %s (lab.json kept; run down again): %w", s.Config.Dir, errors.Join(errs...))
 	}

@@ -239,6 +239,16 @@ func createVeth(vm VM, bridge string) error {
 		if err := h.LinkSetUp(link); err != nil {
 			return fmt.Errorf("lab: setting %s up in %s: %w", name, vm.Netns, err)
 		}
+		if name == "eth0" {
+			// A VM's own connections to a ClusterIP need a route before the
+			// proxy's output chain rewrites them (a real VM's default route
+			// covers it); on-link, so nothing unrewritten goes further than
+			// the bridge, where nothing answers for the range.
+			svc := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: ipNet(DefaultServiceCIDR), Scope: netlink.SCOPE_LINK}
+			if err := h.RouteReplace(svc); err != nil {
+				return fmt.Errorf("lab: route %v in %s: %w", DefaultServiceCIDR, vm.Netns, err)
+			}
+		}
 	}
 	host, err := netlink.LinkByName(vm.HostVeth)
 	if err != nil {

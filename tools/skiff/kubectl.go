@@ -16,17 +16,9 @@ import (
 var errExited = errors.New("kubectl failed")
 
 // runKubectl is the real kubectl (k8s.io/kubectl), as `k3s kubectl` is, with
-// the cluster's kubeconfig preset: $KUBECONFIG if set, else
-// $SKIFF_DATA_DIR/kubeconfig, else the one `make up` writes
-// (.data/n1/kubeconfig) if present, else kubectl's own default.
+// the cluster's kubeconfig preset (presetKubeconfig).
 func runKubectl(args []string) error {
-	if os.Getenv("KUBECONFIG") == "" {
-		if path := skiffKubeconfig(); path != "" {
-			if err := os.Setenv("KUBECONFIG", path); err != nil {
-				return err
-			}
-		}
-	}
+	presetKubeconfig()
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	cmd := kubectlcmd.NewDefaultKubectlCommandWithArgs(kubectlcmd.KubectlOptions{
 		PluginHandler: kubectlcmd.NewDefaultPluginHandler(plugin.ValidPluginFilenamePrefixes),
@@ -43,15 +35,23 @@ func runKubectl(args []string) error {
 	return nil
 }
 
-func skiffKubeconfig() string {
-	if dir := os.Getenv("SKIFF_DATA_DIR"); dir != "" {
-		return filepath.Join(dir, "kubeconfig")
+// presetKubeconfig sets $KUBECONFIG, unless set, to
+// $SKIFF_DATA_DIR/kubeconfig, else the one `make up` writes
+// (.data/lab/kubeconfig) if present, else kubectl's own default stays.
+func presetKubeconfig() {
+	if os.Getenv("KUBECONFIG") != "" {
+		return
 	}
-	if _, err := os.Stat(filepath.Join(".data", "n1", "kubeconfig")); err == nil {
-		abs, err := filepath.Abs(filepath.Join(".data", "n1", "kubeconfig"))
-		if err == nil {
-			return abs
+	if dir := os.Getenv("SKIFF_DATA_DIR"); dir != "" {
+		os.Setenv("KUBECONFIG", filepath.Join(dir, "kubeconfig")) //nolint:errcheck // a valid name
+		return
+	}
+	for _, p := range []string{filepath.Join(defaultLabDir, "kubeconfig"), filepath.Join(".data", "n1", "kubeconfig")} {
+		if _, err := os.Stat(p); err == nil {
+			if abs, err := filepath.Abs(p); err == nil {
+				os.Setenv("KUBECONFIG", abs) //nolint:errcheck // a valid name
+				return
+			}
 		}
 	}
-	return ""
 }

@@ -1,6 +1,7 @@
 // Command skiff is Skiff's single binary: a small, real Kubernetes.
 //
 //	skiff server   a control node (the replicated store and the API server)
+//	skiff node     a node daemon (pods, their network, Services)
 //	skiff kubectl  the real kubectl with the cluster's kubeconfig preset
 //	skiff bench    benchmarks side by side with their anchors
 //	skiff version  print the version
@@ -18,13 +19,20 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
+
+	"github.com/skiff-sh/skiff/nodes/podlogs"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
+	if filepath.Base(os.Args[0]) == podlogs.LoggerName {
+		podlogs.LoggerMain() // run by containerd's shims to write a container's log
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -43,6 +51,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "server":
 		return runServer(ctx, args[1:], stderr)
+	case "node":
+		return runNode(ctx, args[1:], stderr)
+	case "lab":
+		return runLab(ctx, args[1:], stdout, stderr)
+	case "trace":
+		return runTrace(ctx, args[1:], stdout, stderr)
 	case "kubectl":
 		return runKubectl(args[1:])
 	case "bench":
@@ -63,6 +77,9 @@ func usage(w io.Writer) {
 
 commands:
   server    run a control node (the replicated store and the Kubernetes API)
+  node      run a node daemon (pods with containerd, their network, Services in nftables)
+  lab       a cluster of "VMs" (network namespaces) on this machine: lab up | down | status | exec
+  trace     a Deployment's lifecycle timeline: trace deployment NAME
   kubectl   the real kubectl, with the cluster's kubeconfig preset
   bench     run a benchmark side by side with its anchor (bench store --vs-etcd)
   version   print the version

@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/skiff-sh/skiff/control/server"
+	"github.com/skiff-sh/skiff/nodes/agent"
 )
 
 func runServer(ctx context.Context, args []string, stderr io.Writer) error {
@@ -32,6 +38,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Uint64Var(&cfg.Store.SnapshotThreshold, "snapshot-threshold", cfg.Store.SnapshotThreshold, "raft log entries between snapshots (the log before a snapshot is then truncated)")
 	fs.DurationVar(&cfg.Store.SnapshotInterval, "snapshot-interval", cfg.Store.SnapshotInterval, "how often to check whether a snapshot is due")
 	fs.Uint64Var(&cfg.Store.TrailingLogs, "trailing-logs", cfg.Store.TrailingLogs, "raft log entries kept after a snapshot, for slow followers")
+	withNode := fs.Bool("with-node", false, "also run a node daemon in this process (as k3s servers do), with its data in <data-dir>/node; the node flags below apply")
+	var nf nodeFlags
+	nf.register(fs, "")
 	debugAddr := fs.String("debug-addr", "", "serve Go's /debug/pprof on this address (off when empty)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -66,5 +75,50 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg.Logger = logger
 	cfg.Store.Logger = logger
 	cfg.Version = version
-	return server.Run(ctx, cfg)
+	if !*withNode {
+		return server.Run(ctx, cfg)
+	}
+	return runServerWithNode(ctx, cfg, &nf, logger)
+}
+
+// runServerWithNode runs the server and, once it serves, a node daemon
+// talking to it; either failing stops both.
+func runServerWithNode(ctx context.Context, cfg server.Config, nf *nodeFlags, logger *slog.Logger) error {
+	ncfg, err := nf.config(filepath.Join(cfg.DataDir, "node"), "", logger.With("component", "node"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan struct{})
+	cfg.Ready = func() { close(ready) }
+	nodeErr := make(chan error, 1)
+	go func() {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			nodeErr <- nil
+			return
+		}
+		// The kubeconfig is written once the API serves.
+		api, err := clientcmd.BuildConfigFromFlags("", filepath.Join(cfg.DataDir, "kubeconfig"))
+		if err != nil {
+			nodeErr <- err
+			cancel()
+			return
+		}
+		ncfg.API, ncfg.LogToken = api, api.BearerToken
+		a, err := agent.New(ncfg)
+		if err == nil {
+			err = a.Run(ctx)
+		}
+		if err != nil {
+			err = fmt.Errorf("node: %w", err)
+			cancel()
+		}
+		nodeErr <- err
+	}()
+	err = server.Run(ctx, cfg)
+	cancel()
+	return errors.Join(err, <-nodeErr)
 }

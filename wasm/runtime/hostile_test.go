@@ -209,6 +209,35 @@ func TestQuarantine(t *testing.T) {
 	}
 }
 
+// TestQuarantineExpires: a quarantined module gets a trial call once its period is over; a
+// failing trial starts another period, a succeeding one lifts the quarantine.
+func TestQuarantineExpires(t *testing.T) {
+	cfg := testConfig()
+	cfg.QuarantineAfter = 2
+	cfg.QuarantineFor = 150 * time.Millisecond
+	env := loadHostile(t, cfg)
+	for range 2 {
+		env.m.Schedule(t.Context(), hostileInput(modePanic), &abi.Result{})
+	}
+	if err := env.m.Schedule(t.Context(), hostileInput(modeOK), &abi.Result{}); !errors.Is(err, runtime.ErrQuarantined) {
+		t.Fatalf("call during the quarantine = %v, want ErrQuarantined", err)
+	}
+	time.Sleep(cfg.QuarantineFor)
+	if err := env.m.Schedule(t.Context(), hostileInput(modePanic), &abi.Result{}); !errors.Is(err, runtime.ErrTrap) {
+		t.Fatalf("trial call after the period = %v, want it run (and trap)", err)
+	}
+	if err := env.m.Schedule(t.Context(), hostileInput(modeOK), &abi.Result{}); !errors.Is(err, runtime.ErrQuarantined) {
+		t.Fatalf("call after a failed trial = %v, want ErrQuarantined for another period", err)
+	}
+	time.Sleep(cfg.QuarantineFor)
+	if err := env.m.Schedule(t.Context(), hostileInput(modeOK), &abi.Result{}); err != nil {
+		t.Fatalf("trial call = %v, want success", err)
+	}
+	if env.m.Quarantined() {
+		t.Fatal("still quarantined after a successful trial")
+	}
+}
+
 // TestHostKeepsServing: while a module's calls loop into their deadline, other calls on the
 // same module and on another module go through.
 func TestHostKeepsServing(t *testing.T) {

@@ -36,7 +36,9 @@ type Module struct {
 
 	consecutive atomic.Int32
 	quarantined atomic.Bool
-	stats       counters
+	// retryAt is when a quarantined module gets a trial call (unix nanos).
+	retryAt atomic.Int64
+	stats   counters
 }
 
 type counters struct {
@@ -232,9 +234,10 @@ func (m *Module) wakeAll() {
 	m.wakeMu.Unlock()
 }
 
-// begin refuses calls to a quarantined or closed module.
+// begin refuses calls to a quarantined or closed module, but for trial
+// calls once its quarantine has lasted QuarantineFor.
 func (m *Module) begin(op string) error {
-	if m.quarantined.Load() {
+	if m.quarantined.Load() && time.Now().UnixNano() < m.retryAt.Load() {
 		m.stats.rejected.Add(1)
 		return &Error{Module: m.name, Op: op, Kind: ErrQuarantined,
 			Err: fmt.Errorf("%d calls failed in a row", m.consecutive.Load())}
@@ -247,6 +250,9 @@ func (m *Module) finish(parent context.Context, in *instance, err error) error {
 	m.stats.calls.Add(1)
 	if err == nil {
 		m.consecutive.Store(0)
+		if m.quarantined.Swap(false) {
+			m.h.log.Info("wasm module released from quarantine: a trial call succeeded", "module", m.name)
+		}
 		m.put(in)
 		return nil
 	}
@@ -275,8 +281,11 @@ func (m *Module) finish(parent context.Context, in *instance, err error) error {
 		case ErrBadOutput:
 			m.stats.badOutputs.Add(1)
 		}
-		if n := m.consecutive.Add(1); int(n) >= m.h.cfg.QuarantineAfter && !m.quarantined.Swap(true) {
-			m.h.log.Warn("wasm module quarantined", "module", m.name, "consecutiveFailures", n, "lastError", err)
+		if n := m.consecutive.Add(1); int(n) >= m.h.cfg.QuarantineAfter {
+			m.retryAt.Store(time.Now().Add(m.h.cfg.QuarantineFor).UnixNano())
+			if !m.quarantined.Swap(true) {
+				m.h.log.Warn("wasm module quarantined", "module", m.name, "consecutiveFailures", n, "retryIn", m.h.cfg.QuarantineFor, "lastError", err)
+			}
 		}
 	}
 	return e

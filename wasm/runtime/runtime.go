@@ -10,7 +10,7 @@
 // deadline per call (WithCloseOnContextDone, so a looping guest is stopped); guest stdout and
 // stderr kept in a capped per-module log. A trap, a timeout or malformed output fails only that
 // call with a typed *Error; the instance is discarded and replaced when it cannot be trusted, and
-// a module failing QuarantineAfter calls in a row is quarantined until Release.
+// a module failing QuarantineAfter calls in a row is quarantined for QuarantineFor, then tried again.
 package runtime
 
 import (
@@ -41,6 +41,10 @@ type Config struct {
 	LogLimit int
 	// QuarantineAfter is how many failed calls in a row quarantine a module.
 	QuarantineAfter int
+	// QuarantineFor is how long a quarantined module refuses calls before a
+	// trial call; one that succeeds lifts the quarantine, one that fails
+	// starts another period.
+	QuarantineFor time.Duration
 	// MaxOutput caps a JSON answer (reconcile, info), in bytes.
 	MaxOutput int
 	// ArenaSize is the arena each instance starts with, in bytes; it grows on demand.
@@ -63,6 +67,7 @@ func DefaultConfig() Config {
 		InitTimeout:     5 * time.Second,
 		LogLimit:        64 << 10,
 		QuarantineAfter: 5,
+		QuarantineFor:   30 * time.Second,
 		MaxOutput:       4 << 20,
 		ArenaSize:       1 << 20,
 	}
@@ -75,6 +80,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("wasm runtime: memory limit %d must be a multiple of 64 KiB between 4 MiB and 4 GiB", c.MemoryLimit)
 	case c.CallTimeout <= 0 || c.InitTimeout <= 0:
 		return fmt.Errorf("wasm runtime: call timeout %v and init timeout %v must be positive", c.CallTimeout, c.InitTimeout)
+	case c.QuarantineFor <= 0:
+		return fmt.Errorf("wasm runtime: quarantine period %v must be positive", c.QuarantineFor)
 	case c.PoolSize < 0 || c.LogLimit <= 0 || c.QuarantineAfter <= 0 || c.MaxOutput <= 0:
 		return fmt.Errorf("wasm runtime: pool size %d, log limit %d, quarantine threshold %d and max output %d must be positive",
 			c.PoolSize, c.LogLimit, c.QuarantineAfter, c.MaxOutput)

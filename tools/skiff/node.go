@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiff-sh/skiff/nodes/agent"
+	"github.com/skiff-sh/skiff/nodes/podlogs"
+)
+
+// nodeFlags are the node daemon's flags, shared by `skiff node` and
+// `skiff server --with-node`.
+type nodeFlags struct {
+	cfg            agent.Config
+	nodeIP         string
+	cpu, memory    string
+	kubeconfig     string
+	containerdPath string
+}
+
+func (f *nodeFlags) register(fs *flag.FlagSet, prefix string) {
+	f.cfg = agent.DefaultConfig()
+	fs.StringVar(&f.cfg.NodeName, prefix+"node-name", f.cfg.NodeName, "the Node's name (default: the hostname)")
+	fs.StringVar(&f.nodeIP, prefix+"node-ip", "", "the node's IPv4 address, reachable from the other nodes and the API servers (required)")
+	fs.StringVar(&f.cfg.RegistryMirror, prefix+"registry-mirror", "", "host:port of a plain-HTTP registry every image is pulled from (gcr.io, docker.io, registry.k8s.io, quay.io, ghcr.io)")
+	fs.StringVar(&f.containerdPath, prefix+"containerd", "", "containerd binary started when none runs for this node (default: containerd from PATH)")
+	fs.StringVar(&f.cpu, prefix+"cpu", "", "CPU capacity to report, e.g. 4 or 3500m (default: the machine's)")
+	fs.StringVar(&f.memory, prefix+"memory", "", "memory capacity to report, e.g. 8Gi (default: the machine's)")
+	fs.IntVar(&f.cfg.MaxPods, prefix+"max-pods", f.cfg.MaxPods, "pods this node takes")
+	fs.IntVar(&f.cfg.LogPort, prefix+"log-port", f.cfg.LogPort, "port the node serves container logs on, to the API servers")
+}
+
+// config completes the agent's configuration: dataDir is the node's own
+// directory, kubeconfig how it reaches the API ("": set API later).
+func (f *nodeFlags) config(dataDir, kubeconfig string, logger *slog.Logger) (agent.Config, error) {
+	cfg := f.cfg
+	var err error
+	if cfg.NodeIP, err = netip.ParseAddr(f.nodeIP); err != nil {
+		return cfg, fmt.Errorf("--node-ip %q: %w", f.nodeIP, err)
+	}
+	if f.cpu != "" {
+		if cfg.CPU, err = resource.ParseQuantity(f.cpu); err != nil {
+			return cfg, fmt.Errorf("--cpu: %w", err)
+		}
+	}
+	if f.memory != "" {
+		if cfg.Memory, err = resource.ParseQuantity(f.memory); err != nil {
+			return cfg, fmt.Errorf("--memory: %w", err)
+		}
+	}
+	if cfg.DataDir, err = filepath.Abs(dataDir); err != nil {
+		return cfg, err
+	}
+	if kubeconfig != "" {
+		if cfg.API, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
+			return cfg, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+		}
+		// The API servers present the admin token to the node's log server
+		// (node credentials come with the membership work).
+		cfg.LogToken = cfg.API.BearerToken
+	}
+	cfg.ContainerdBinary = f.containerdPath
+	if cfg.LoggerBinary, err = loggerBinary(cfg.DataDir); err != nil {
+		return cfg, err
+	}
+	cfg.Version = "v1.37.2-skiff-" + version
+	cfg.Logger = logger
+	return cfg, nil
+}
+
+// loggerBinary is a link named skiff-container-logger to this binary,
+// which containerd's shims run to write container logs (main dispatches on
+// the name).
+func loggerBinary(dataDir string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("container logger: %w", err)
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		return "", fmt.Errorf("container logger: %w", err)
+	}
+	link := filepath.Join(dataDir, "bin", podlogs.LoggerName)
+	if cur, err := os.Readlink(link); err == nil && cur == exe {
+		return link, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		return "", fmt.Errorf("container logger: %w", err)
+	}
+	tmp := link + ".tmp"
+	os.Remove(tmp)
+	if err := os.Symlink(exe, tmp); err != nil {
+		return "", fmt.Errorf("container logger: %w", err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		return "", fmt.Errorf("container logger: %w", err)
+	}
+	return link, nil
+}
+
+func runNode(ctx context.Context, args []string, stderr io.Writer) error {
+	var nf nodeFlags
+	fs := flag.NewFlagSet("skiff node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	nf.register(fs, "")
+	dataDir := fs.String("data-dir", "", "directory for the node's containerd, pod networks and logs (required)")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the cluster (a server's <data-dir>/kubeconfig) (required)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dataDir == "" || *kubeconfig == "" {
+		return errors.New("--data-dir and --kubeconfig are required")
+	}
+	logger, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	cfg, err := nf.config(*dataDir, *kubeconfig, logger)
+	if err != nil {
+		return err
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}

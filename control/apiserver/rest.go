@@ -24,6 +24,8 @@ type rest struct {
 	reg *registry.Registry
 	// fields merges server-side apply requests (nil: apply is refused).
 	fields *fieldmanager.Manager
+	// logs proxies pods/log to the node daemons.
+	logs   *podLogs
 	logger *slog.Logger
 }
 
@@ -41,6 +43,10 @@ func (h *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res := s.Resource()
 	if !res.Namespaced && info.Namespace != "" {
 		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource")
+		return
+	}
+	if info.Subresource == "log" && res.Kind.Kind == "Pod" {
+		h.serveLog(w, r, s, info) // text/plain, whatever the Accept header says
 		return
 	}
 	// Protobuf responses for everything but watch streams, which are JSON

@@ -44,7 +44,13 @@ type Config struct {
 	// Fields, if set, serves server-side apply; the registry should track
 	// fields with the same manager (Registry.TrackFields).
 	Fields *fieldmanager.Manager
-	Logger *slog.Logger
+	// NodeToken is the bearer token presented to node daemons' log servers
+	// when proxying pods/log; empty: no Authorization header.
+	NodeToken string
+	// NodeTransport reaches node daemons (pods/log); nil: plain HTTP with
+	// a 5 s dial timeout and no proxy. Mutual TLS to nodes is issue 6's.
+	NodeTransport http.RoundTripper
+	Logger        *slog.Logger
 }
 
 // Server is the HTTPS API server.
@@ -74,7 +80,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, rest: &rest{reg: cfg.Registry, fields: cfg.Fields, logger: cfg.Logger}, discovery: newDiscovery(cfg.Registry), openapi: docs}
+	s := &Server{cfg: cfg, rest: &rest{reg: cfg.Registry, fields: cfg.Fields, logger: cfg.Logger,
+		logs: newPodLogs(cfg.Registry, cfg.NodeToken, cfg.NodeTransport, cfg.Logger)}, discovery: newDiscovery(cfg.Registry), openapi: docs}
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -16,7 +16,8 @@ import (
 	"github.com/skiff-sh/skiff/control/registry"
 )
 
-// serveSubresource serves /status, /scale, /binding, /log and /finalize.
+// serveSubresource serves /status, /scale, /binding and /finalize (pods/log
+// is podlogs.go's).
 func (h *rest) serveSubresource(w http.ResponseWriter, r *http.Request, s *registry.Store, info requestInfo, out output) {
 	res := s.Resource()
 	gr := res.GroupResource()
@@ -37,10 +38,6 @@ func (h *rest) serveSubresource(w http.ResponseWriter, r *http.Request, s *regis
 		err = h.scale(w, r, s, info, out)
 	case sub == "binding" && res.Kind.Kind == "Pod" && info.Verb == "create":
 		err = h.bind(w, r, s, info, out)
-	case sub == "log" && res.Kind.Kind == "Pod" && info.Verb == "get":
-		if _, err = s.Get(r.Context(), info.Namespace, info.Name); err == nil {
-			err = apierrors.NewServiceUnavailable("pod logs are served by the node daemon, which this Skiff build does not run yet")
-		}
 	case sub == "finalize" && res.Kind.Kind == "Namespace" && info.Verb == "update":
 		err = h.finalizeNamespace(w, r, s, info, out)
 	default:

@@ -320,7 +320,10 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 	reg.TrackFields(fields)
 	api, err := apiserver.New(apiserver.Config{
 		Store: store, Certificate: cert, AdminTokenHash: pki.TokenHash(token), SkiffVersion: cfg.Version,
-		Registry: reg, Fields: fields, Logger: cfg.Logger,
+		// Nodes' log servers accept the admin token until nodes get their own
+		// credentials (issue 6).
+		NodeToken: token,
+		Registry:  reg, Fields: fields, Logger: cfg.Logger,
 	})
 	if err != nil {
 		ln.Close()

@@ -3,11 +3,11 @@ package agent
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -82,7 +82,7 @@ func (a *Agent) runProxy(ctx context.Context, events record.EventRecorder) error
 			for _, s := range desired {
 				key := s.Namespace + "/" + s.Name
 				next[key] = s
-				if old, ok := applied[key]; ok && equality.Semantic.DeepEqual(old, s) {
+				if old, ok := applied[key]; ok && reflect.DeepEqual(old, s) { // netip.Addr defeats equality.Semantic
 					continue
 				}
 				if svc := byKey[key]; svc != nil {

@@ -313,8 +313,10 @@ func TestGracefulDeletion(t *testing.T) {
 	id := h.rt.find("uid-web", "app")[0].ID
 
 	p := h.get("web")
-	now := metav1.Now()
-	p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &now, new(int64(5))
+	deadline := metav1.NewTime(h.now().Add(5 * time.Second)) // as the API sets it: now + grace
+	p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &deadline, new(int64(5))
+	p.Status.PodIP = "10.244.1.2"
+	deleted := time.Now()
 	if _, err := h.client.CoreV1().Pods("default").Update(context.Background(), p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -325,8 +327,13 @@ func TestGracefulDeletion(t *testing.T) {
 	h.rt.mu.Lock()
 	grace := h.rt.stops[id]
 	h.rt.mu.Unlock()
-	if grace != 5*time.Second {
-		t.Errorf("stopped with grace %s, want the deletion's 5s", grace)
+	// The containers ran on for the drain delay (the proxies take the pod
+	// out first), and the rest of the grace period was theirs.
+	if took := time.Since(deleted); took < DefaultDrainDelay-100*time.Millisecond {
+		t.Errorf("stopped %s after the deletion, want after the %s drain delay", took, DefaultDrainDelay)
+	}
+	if grace > 5*time.Second-DefaultDrainDelay+100*time.Millisecond || grace < 5*time.Second-DefaultDrainDelay-time.Second {
+		t.Errorf("stopped with grace %s, want the deletion's 5s less the %s drain", grace, DefaultDrainDelay)
 	}
 	if n := len(h.rt.find("uid-web", "app")); n != 0 {
 		t.Errorf("%d containers left", n)

@@ -40,6 +40,7 @@ type worker struct {
 	backedOff  map[string]string // container → the exited instance a BackOff event was sent for
 	wakeAt     time.Time
 	written    *corev1.PodStatus
+	drained    bool // a deleted pod's drain delay is over
 }
 
 // kill is a probe's request to restart a container instance.
@@ -370,6 +371,7 @@ func (w *worker) terminate(ctx context.Context, pod *corev1.Pod, cs []Container)
 	if pod != nil {
 		grace = gracePeriod(pod)
 	}
+	grace = w.drain(ctx, pod, cs, grace)
 	var wg sync.WaitGroup
 	var failed sync.Map
 	for _, c := range cs {
@@ -423,6 +425,41 @@ func (w *worker) terminate(ctx context.Context, pod *corev1.Pod, cs []Container)
 		return retryAfterError, false
 	}
 	return 0, false // the informer's delete ends the worker
+}
+
+// drain waits, once per deletion, for the proxies to stop sending a
+// deleted pod new connections before its containers are signalled, and
+// returns what is left of the grace period.
+func (w *worker) drain(ctx context.Context, pod *corev1.Pod, cs []Container, grace time.Duration) time.Duration {
+	delay := w.s.cfg.DrainDelay
+	if pod == nil || pod.Status.PodIP == "" || delay <= 0 || w.drained {
+		return grace
+	}
+	running := false
+	for _, c := range cs {
+		running = running || c.State == StateRunning
+	}
+	if !running {
+		return grace
+	}
+	w.drained = true
+	if pod.DeletionTimestamp != nil && pod.DeletionGracePeriodSeconds != nil {
+		// The proxies started when the pod was deleted: deletionTimestamp
+		// less the grace period.
+		deleted := pod.DeletionTimestamp.Add(-time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second)
+		delay -= w.s.cfg.Now().Sub(deleted)
+	}
+	delay = min(delay, grace)
+	if delay <= 0 {
+		return grace
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return grace - delay
 }
 
 // syncProbes runs the probes of each running container instance.

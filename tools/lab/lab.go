@@ -243,6 +243,9 @@ func (l *Lab) Down(ctx context.Context) error {
 		}
 	}
 	if len(errs) == 0 {
+		if err := os.Remove(l.KubeconfigPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("lab: removing %s: %w", l.KubeconfigPath(), err))
+		}
 		if err := os.Remove(statePath(s.Config.Dir)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("lab: removing %s: %w", statePath(s.Config.Dir), err))
 		}

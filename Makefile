@@ -50,13 +50,13 @@ bench: build
 	$(BIN) bench api
 	$(BIN) bench scheduler --nodes 500,5000 --pods 10000
 
-## up: a local three-node control plane on loopback with hello-world created (the node side comes in later issues)
-up: build
-	./scripts/up.sh $(DATA)
+## up: the lab (3 VMs in network namespaces, each a server with a node) with hello-world deployed and exposed (root)
+up: deps build
+	./scripts/up.sh $(DATA)/lab
 
 ## down: stop what `make up` started and remove its data
 down:
-	./scripts/down.sh $(DATA)
+	./scripts/down.sh $(DATA)/lab
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

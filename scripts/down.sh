@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
-# make down: stop what `make up` started and remove its data.
+# make down: stop everything `make up` started and remove every namespace,
+# link, route, mount, cgroup and file the lab made.
 set -euo pipefail
-data=${1:-.data}
-for pidfile in "$data"/n*.pid; do
-	[[ -f "$pidfile" ]] || continue
-	pid=$(cat "$pidfile")
-	kill "$pid" 2>/dev/null || true
-	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -9 "$pid" 2>/dev/null || true
-done
-rm -rf "$data"
-echo "stopped and removed $data"
+dir=${1:-.data/lab}
+bin=${SKIFF_BIN:-bin/skiff}
+if [[ ! -x "$bin" ]]; then
+	echo "$bin is missing: make build first" >&2
+	exit 1
+fi
+"$bin" lab down --dir "$dir"

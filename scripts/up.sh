@@ -1,46 +1,41 @@
 #!/usr/bin/env bash
-# make up: a three-member Skiff control plane on loopback, with its data
-# under $1, and the hello-world Deployment created through its Kubernetes
-# API: the controllers make its ReplicaSet and pod. The node daemon comes
-# with later work, so the pod stays Pending (no node to schedule it on).
+# make up: the lab — three "VMs" (network namespaces on a bridge), each
+# running `skiff server --with-node` (one three-member Raft cluster), with a
+# registry mirror — and hello-world deployed on it with real kubectl, exposed
+# as a Service, and reached from inside a VM.
 set -euo pipefail
-data=${1:-.data}
+dir=${1:-.data/lab}
 bin=${SKIFF_BIN:-bin/skiff}
-mkdir -p "$data"
-peers="n1=127.0.0.1:23801,n2=127.0.0.1:23802,n3=127.0.0.1:23803"
-for i in 1 2 3; do
-	if [[ -f "$data/n$i.pid" ]] && kill -0 "$(cat "$data/n$i.pid")" 2>/dev/null; then
-		echo "n$i already running (pid $(cat "$data/n$i.pid"))"
-		continue
-	fi
-	setsid "$bin" server --name "n$i" --data-dir "$data/n$i" \
-		--raft-addr "127.0.0.1:2380$i" --client-addr "127.0.0.1:2379$i" --api-addr "127.0.0.1:644$((i + 2))" \
-		--peers "$peers" >"$data/n$i.log" 2>&1 </dev/null &
-	echo $! >"$data/n$i.pid"
-done
-endpoints=127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793
-for _ in $(seq 100); do
-	if grep -q "API serving" "$data"/n1.log 2>/dev/null; then
-		if command -v etcdctl >/dev/null; then
-			ETCDCTL_API=3 etcdctl --endpoints "$endpoints" put skiff/hello "$(date -u +%FT%TZ)" >/dev/null
-			ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint status -w table
-		fi
-		echo "Skiff store is up: etcdctl --endpoints $endpoints ...  (logs in $data/n*.log; make down stops it)"
-		kc=(--kubeconfig "$data/n1/kubeconfig")
-		for _ in $(seq 50); do "$bin" kubectl "${kc[@]}" get ns default >/dev/null 2>&1 && break; sleep 0.2; done
-		if ! "$bin" kubectl "${kc[@]}" get deployment hello-world >/dev/null 2>&1; then
-			"$bin" kubectl "${kc[@]}" create deployment hello-world --image=gcr.io/google-samples/hello-app:1.0
-		fi
-		for _ in $(seq 50); do
-			[[ -n "$("$bin" kubectl "${kc[@]}" get pods -l app=hello-world -o name 2>/dev/null)" ]] && break
-			sleep 0.2
-		done
-		"$bin" kubectl "${kc[@]}" get deploy,rs,pods -o wide
-		echo "Kubernetes API: $bin kubectl --kubeconfig $data/n1/kubeconfig ...  (or kubectl with that kubeconfig)"
-		echo "hello-world has its ReplicaSet and pod; the pod stays Pending until node daemons exist (issue 5): kubectl get events shows the scheduler's FailedScheduling."
-		exit 0
+kubectl=(kubectl)
+command -v kubectl >/dev/null || kubectl=("$bin" kubectl)
+
+"$bin" lab up --dir "$dir"
+export KUBECONFIG=$dir/kubeconfig
+if ! "${kubectl[@]}" get deployment hello-world >/dev/null 2>&1; then
+	"${kubectl[@]}" create deployment hello-world --image=gcr.io/google-samples/hello-app:1.0
+fi
+if ! "${kubectl[@]}" get service hello-world >/dev/null 2>&1; then
+	"${kubectl[@]}" expose deployment hello-world --port=80 --target-port=8080
+fi
+"${kubectl[@]}" rollout status deployment/hello-world --timeout=120s
+"${kubectl[@]}" get nodes,deployments,pods,services -o wide
+ip=$("${kubectl[@]}" get service hello-world -o jsonpath='{.spec.clusterIP}')
+for _ in $(seq 50); do
+	if out=$("$bin" lab exec --dir "$dir" vm2 -- wget -qO- -T 2 "http://$ip/" 2>/dev/null); then
+		break
 	fi
 	sleep 0.2
 done
-echo "store did not become healthy; see $data/n*.log" >&2
-exit 1
+echo
+echo "From inside vm2: wget -qO- http://$ip/"
+echo "$out"
+cat <<EOT
+
+hello-world runs on the lab. Try:
+  export KUBECONFIG=$dir/kubeconfig
+  kubectl scale deployment hello-world --replicas=6
+  $bin lab exec vm2 -- wget -qO- http://$ip/
+  kubectl set image deployment/hello-world hello-app=gcr.io/google-samples/hello-app:2.0
+  $bin trace deployment hello-world
+  make down
+EOT

@@ -18,7 +18,7 @@ var TestboxApplets = []string{
 	"ip", "kill", "ln", "ls", "mkdir", "mv", "nc", "netstat", "nslookup", "ping",
 	"printf", "ps", "pwd", "rm", "rmdir", "sed", "seq", "sh", "sleep", "sort",
 	"stat", "tail", "tee", "test", "timeout", "touch", "tr", "true", "uname", "uptime",
-	"wc", "wget", "which", "xargs", "yes",
+	"wc", "wget", "which", "xargs", "yes", "httpd",
 }
 
 // Testbox returns the testbox image: the host's static busybox as

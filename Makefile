@@ -49,6 +49,9 @@ bench: build
 	$(BIN) bench store --vs-etcd
 	$(BIN) bench api
 	$(BIN) bench scheduler --nodes 500,5000 --pods 10000
+	$(BIN) bench proxy --services 1000,10000
+	$(BIN) lab up --dir $(DATA)/bench-lab && $(BIN) bench pods --kubeconfig $(DATA)/bench-lab/kubeconfig; \
+		status=$$?; $(BIN) lab down --dir $(DATA)/bench-lab; exit $$status
 
 ## up: the lab (3 VMs in network namespaces, each a server with a node) with hello-world deployed and exposed (root)
 up: deps build

@@ -105,11 +105,15 @@ func TestServersShareTheClusterCAAndToken(t *testing.T) {
 		go func() { r.done <- server.Run(ctx, cfg) }()
 		rs = append(rs, r)
 	}
+	returned := make([]bool, len(rs)) // its done was read already
 	defer func() {
 		for _, r := range rs {
 			r.cancel()
 		}
 		for i, r := range rs {
+			if returned[i] {
+				continue
+			}
 			if err := <-r.done; err != nil {
 				t.Errorf("n%d: Run after cancel: %v", i+1, err)
 			}
@@ -119,9 +123,10 @@ func TestServersShareTheClusterCAAndToken(t *testing.T) {
 		select {
 		case <-r.ready:
 		case err := <-r.done:
+			returned[i] = true
 			t.Fatalf("n%d: Run returned before Ready: %v", i+1, err)
-		case <-time.After(20 * time.Second):
-			t.Fatalf("n%d: not ready within 20s", i+1)
+		case <-time.After(60 * time.Second):
+			t.Fatalf("n%d: not ready within 60s", i+1)
 		}
 	}
 	var ca []byte

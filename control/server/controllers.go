@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 
 	"github.com/skiff-sh/skiff/control/controllers"
@@ -83,10 +82,9 @@ type builtinPolicies struct {
 
 // loadPolicies loads the built-in policy modules when the server starts, on
 // every member, so that a new leader starts its controllers at once. The
-// compiled code is kept in <data-dir>/wasm-cache: compiling takes seconds,
-// loading from the cache milliseconds.
-func loadPolicies(ctx context.Context, dataDir string, logger *slog.Logger) (*builtinPolicies, error) {
-	cache := filepath.Join(dataDir, "wasm-cache")
+// compiled code is kept in cache: compiling takes seconds, loading from the
+// cache milliseconds.
+func loadPolicies(ctx context.Context, cache string, logger *slog.Logger) (*builtinPolicies, error) {
 	sched, err := scheduler.BuiltinPolicy(ctx, logger.With("controller", "scheduler"), cache)
 	if err != nil {
 		return nil, fmt.Errorf("server: load the scheduler policy: %w", err)

@@ -34,6 +34,9 @@ import (
 type Config struct {
 	// Name is the member's name, unique in the cluster.
 	Name string
+	// WasmCache keeps the compiled policy modules (default
+	// <DataDir>/wasm-cache); servers of one machine may share one.
+	WasmCache string
 	// DataDir holds the raft log and snapshots.
 	DataDir string
 	// RaftAddr is where members reach this one (listen and advertise).
@@ -58,6 +61,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Ready, if set, is called once the node serves clients.
 	Ready func()
+}
+
+// wasmCache is where compiled policy modules are kept.
+func (c Config) wasmCache() string {
+	if c.WasmCache != "" {
+		return c.WasmCache
+	}
+	return filepath.Join(c.DataDir, "wasm-cache")
 }
 
 // DefaultConfig returns a single-member node on loopback.
@@ -188,7 +199,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	fwd.SetStore(store)
 	gs := etcdapi.NewServer(store)
-	serveErr := make(chan error, 2)
+	serveErr := make(chan error, 3) // the gRPC and API servers, the policy load
 	go func() { serveErr <- gs.Serve(clientLn) }()
 	log.Info("skiff server: store serving", "raft", cfg.RaftAddr, "clients", clientLn.Addr().String(), "peers", len(cfg.Peers), "data", cfg.DataDir)
 
@@ -333,16 +344,22 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 		ln.Close()
 		return nil, "", err
 	}
-	policies, err := loadPolicies(ctx, cfg.DataDir, cfg.Logger)
-	if err != nil {
-		ln.Close()
-		return nil, "", err
-	}
-	runControllers(store, reg, policies, cfg.Logger)
 	go func() {
 		if err := api.Serve(ln); err != nil {
 			errs <- err
 		}
+	}()
+	// The API serves while the policy modules compile (seconds, unless
+	// cached); the controllers start once they are loaded.
+	go func() {
+		policies, err := loadPolicies(ctx, cfg.wasmCache(), cfg.Logger)
+		if err != nil {
+			if ctx.Err() == nil {
+				errs <- err
+			}
+			return
+		}
+		runControllers(store, reg, policies, cfg.Logger)
 	}()
 	return api, url, nil
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -294,6 +296,9 @@ func testConfig(t *testing.T, name, raftAddr, clientAddr string) server.Config {
 	cfg.RaftAddr = raftAddr
 	cfg.ClientAddr = clientAddr
 	cfg.APIAddr = "127.0.0.1:0"
+	// The built-in modules load once per process (the first server's cache
+	// dir is the process's): keep it out of any one test's temp dir.
+	cfg.WasmCache = filepath.Join(os.TempDir(), "skiff-server-test-wasm-cache")
 	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg.Store.HeartbeatTimeout = 100 * time.Millisecond
 	cfg.Store.ElectionTimeout = 100 * time.Millisecond
@@ -320,9 +325,9 @@ func startRun(t *testing.T, cfg server.Config) (stop func()) {
 	case err := <-done:
 		cancel()
 		t.Fatalf("Run returned before Ready: %v", err)
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		cancel()
-		t.Fatal("Ready not called within 10s")
+		t.Fatal("Ready not called within 30s")
 	}
 	var stopped bool
 	stop = func() {

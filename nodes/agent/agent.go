@@ -142,10 +142,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	// Containerd first: the Node reports its version.
-	daemon, err := runtime.StartDaemon(ctx, runtime.DaemonConfig{
+	dcfg := runtime.DaemonConfig{
 		Root: a.path("containerd", "root"), State: a.path("containerd", "state"),
 		Socket: a.path("containerd", "containerd.sock"), Binary: a.cfg.ContainerdBinary,
-	}, a.log.With("component", "containerd"))
+	}
+	daemon, err := runtime.StartDaemon(ctx, dcfg, a.log.With("component", "containerd"))
 	if err != nil {
 		return fmt.Errorf("agent: containerd: %w", err)
 	}
@@ -227,6 +228,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	})
+	run("containerd", func(ctx context.Context) error { return a.superviseContainerd(ctx, daemon, dcfg) })
 	run("lease", a.renewLease)
 	run("node status", func(ctx context.Context) error { return a.postStatus(ctx, rt) })
 	run("routes", func(ctx context.Context) error { return a.syncRoutes(ctx, netm) })
@@ -240,6 +242,39 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	return nil
+}
+
+// superviseContainerd starts containerd again when it stops answering (as
+// systemd would restart it): its shims and containers run on, and the
+// runtime client reconnects.
+func (a *Agent) superviseContainerd(ctx context.Context, d *runtime.Daemon, cfg runtime.DaemonConfig) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	misses := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if d.Answers(ctx) {
+			misses = 0
+			continue
+		}
+		if misses++; misses < 2 {
+			continue
+		}
+		a.log.Warn("containerd does not answer; starting it again")
+		nd, err := runtime.StartDaemon(ctx, cfg, a.log.With("component", "containerd"))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			a.log.Error("restart containerd", "err", err)
+			continue
+		}
+		d, misses = nd, 0
+	}
 }
 
 // pods adapts the network manager to pod sync.

@@ -257,6 +257,9 @@ func answers(ctx context.Context, socket string) bool {
 	return err == nil && ok
 }
 
+// Answers reports whether the daemon answers on its socket now.
+func (d *Daemon) Answers(ctx context.Context) bool { return answers(ctx, d.cfg.Socket) }
+
 // adoptedPid reads the pid file and checks the process is the containerd of
 // this config; 0 otherwise.
 func adoptedPid(c DaemonConfig) int {

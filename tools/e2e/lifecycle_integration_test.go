@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net/http"
 	"net/netip"
@@ -547,6 +548,59 @@ spec:
 			}
 		}
 		c.run("delete", "-f", path)
+	})
+
+	t.Run("a containerd restart kills no pod", func(t *testing.T) {
+		c.t = t
+		node := c.cfg.Name + "-vm1"
+		onNode := func() map[string]string {
+			out := map[string]string{}
+			for _, p := range c.pods("app=hello-world") {
+				if p.Spec.NodeName == node && len(p.Status.ContainerStatuses) == 1 {
+					cs := p.Status.ContainerStatuses[0]
+					out[p.Name] = fmt.Sprintf("%s/%d/%s", cs.ContainerID, cs.RestartCount, p.Status.PodIP)
+				}
+			}
+			return out
+		}
+		before := onNode()
+		if len(before) == 0 {
+			t.Fatalf("no hello-world pod on %s", node)
+		}
+		pidFile := filepath.Join(c.nodeDir("vm1"), "containerd", "state", "containerd.pid")
+		raw, err := os.ReadFile(pidFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill containerd %d: %v", old, err)
+		}
+		c.eventually("the node daemon starting containerd again", 30*time.Second, func() error {
+			raw, err := os.ReadFile(pidFile)
+			if err != nil {
+				return err
+			}
+			if pid, _ := strconv.Atoi(strings.TrimSpace(string(raw))); pid == old || pid == 0 {
+				return fmt.Errorf("still pid %d", pid)
+			}
+			return nil
+		})
+		// A pod on the node still answers, and nothing restarted.
+		for _, p := range c.pods("app=hello-world") {
+			if p.Spec.NodeName == node {
+				if _, err := c.get("vm2", "http://"+p.Status.PodIP+":8080/"); err != nil {
+					t.Fatalf("pod %s after the containerd restart: %v", p.Name, err)
+				}
+			}
+		}
+		time.Sleep(3 * time.Second) // give a wrong restart the time to show
+		if after := onNode(); !maps.Equal(before, after) {
+			t.Fatalf("pods on %s before %v, after %v", node, before, after)
+		}
 	})
 
 	t.Run("kill -9 of a node daemon changes nothing", func(t *testing.T) {

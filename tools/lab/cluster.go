@@ -105,7 +105,7 @@ func (l *Lab) StartCluster(ctx context.Context, cfg ClusterConfig) (*rest.Config
 		}
 		argv := append([]string{bin, "server", "--name", vm.Name, "--data-dir", serverDir(vm),
 			"--raft-addr", hostPort(vm, RaftPort), "--client-addr", hostPort(vm, ClientPort), "--api-addr", hostPort(vm, APIPort),
-			"--peers", strings.Join(peers, ","), "--with-node"}, nodeFlags(vm)...)
+			"--peers", strings.Join(peers, ","), "--with-node", "--wasm-cache", wasmCache()}, nodeFlags(vm)...)
 		if err := l.Start(ctx, vm.Name, "skiff", argv, nil); err != nil {
 			return nil, err
 		}
@@ -151,6 +151,16 @@ func (l *Lab) StartCluster(ctx context.Context, cfg ClusterConfig) (*rest.Config
 		return nil, fmt.Errorf("lab: %w (logs: %s)", err, strings.Join(logs, " "))
 	}
 	return rc, nil
+}
+
+// wasmCache is where the lab's servers keep compiled policy modules, shared
+// by every server and kept across labs (compiling them takes seconds).
+func wasmCache() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "skiff", "wasm")
 }
 
 func hostPort(vm VM, port int) string {

@@ -26,6 +26,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the raft log and snapshots (required)")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", cfg.RaftAddr, "address members reach this one at for raft")
 	fs.StringVar(&cfg.ClientAddr, "client-addr", cfg.ClientAddr, "address of the etcd v3 gRPC API")
+	fs.StringVar(&cfg.WasmCache, "wasm-cache", "", "directory keeping compiled policy modules; servers on one machine may share it (default <data-dir>/wasm-cache)")
 	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "address of the Kubernetes API (HTTPS; port 0 picks a free one, written into <data-dir>/kubeconfig)")
 	serviceCIDR := fs.String("service-cluster-ip-range", cfg.ServiceCIDR.String(), "IPv4 CIDR that services' cluster IPs come from")
 	nodePorts := fs.String("service-node-port-range", fmt.Sprintf("%d-%d", cfg.NodePortMin, cfg.NodePortMax), "range of node ports, lo-hi")

@@ -191,11 +191,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	kubeletEvents := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.NodeName})
 	proxyEvents := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: ProxyComponent, Host: a.cfg.NodeName})
 
+	routes := newRouted()
 	ctrs := &containers{rt: rt, client: a.client, nodeName: a.cfg.NodeName, cgroupRoot: "/skiff/" + a.cfg.NodeName}
 	syncer, err := podsync.New(podsync.Config{
 		NodeName: a.cfg.NodeName, NodeIP: a.cfg.NodeIP.String(), Client: a.client,
 		Runtime: ctrs, Network: &pods{m: netm}, LogDir: a.path("logs"), Recorder: kubeletEvents,
-		Logger: a.log.With("component", "podsync"),
+		Logger: a.log.With("component", "podsync"), Unrouted: routes.unrouted,
 	})
 	if err != nil {
 		return err
@@ -232,7 +233,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	run("lease", a.renewLease)
 	run("node status", func(ctx context.Context) error { return a.postStatus(ctx, rt) })
 	run("routes", func(ctx context.Context) error { return a.syncRoutes(ctx, netm) })
-	run("proxy", func(ctx context.Context) error { return a.runProxy(ctx, proxyEvents) })
+	run("proxy", func(ctx context.Context) error { return a.runProxy(ctx, proxyEvents, routes) })
 	run("log server", func(ctx context.Context) error {
 		return a.serveLogs(ctx, &locator{ctrs: ctrs, logDir: a.path("logs"), exits: exits})
 	})

@@ -3,7 +3,9 @@ package agent
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"reflect"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,12 +23,60 @@ const (
 	ReasonProxyProgrammed = "ProxyProgrammed"
 )
 
+// routed is the set of endpoint addresses the proxy's rules send
+// connections to, for pod sync's drain (podsync.Config.Unrouted).
+type routed struct {
+	mu      sync.Mutex
+	ips     map[netip.Addr]bool
+	changed chan struct{} // closed and replaced on every programmed change
+}
+
+func newRouted() *routed { return &routed{ips: map[netip.Addr]bool{}, changed: make(chan struct{})} }
+
+// set records what the rules route to now.
+func (r *routed) set(svcs []proxy.Service) {
+	ips := map[netip.Addr]bool{}
+	for _, s := range svcs {
+		for _, p := range s.Ports {
+			for _, e := range p.Endpoints {
+				ips[e.IP] = true
+			}
+		}
+	}
+	r.mu.Lock()
+	r.ips = ips
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+}
+
+// unrouted waits until no rule routes to ip.
+func (r *routed) unrouted(ctx context.Context, ip string) error {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return err
+	}
+	for {
+		r.mu.Lock()
+		routed, changed := r.ips[addr], r.changed
+		r.mu.Unlock()
+		if !routed {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("services still route to %s: %w", ip, ctx.Err())
+		}
+	}
+}
+
 // fullResync rebuilds the table now and then, whatever changed.
 const fullResync = time.Hour
 
 // runProxy programs the Services into nftables on every change of a
 // Service or an EndpointSlice.
-func (a *Agent) runProxy(ctx context.Context, events record.EventRecorder) error {
+func (a *Agent) runProxy(ctx context.Context, events record.EventRecorder, routes *routed) error {
 	p, err := proxy.New(proxy.DefaultConfig(), a.log.With("component", "proxy"))
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
@@ -90,6 +140,7 @@ func (a *Agent) runProxy(ctx context.Context, events record.EventRecorder) error
 				}
 			}
 			applied = next
+			routes.set(desired)
 			if stats.Changed > 0 || stats.Full {
 				a.log.Debug("services programmed", "full", stats.Full, "changed", stats.Changed, "took", took)
 			}

@@ -31,6 +31,8 @@ type harness struct {
 
 	mu     sync.Mutex
 	events []string
+	// unrouted, if set, is the syncer's Config.Unrouted.
+	unrouted func(ctx context.Context, ip string) error
 }
 
 func newHarness(t *testing.T) *harness {
@@ -55,7 +57,7 @@ func (h *harness) start() {
 	t := h.t
 	s, err := New(Config{
 		NodeName: node, NodeIP: "10.99.0.11", Client: h.client, Runtime: h.rt, Network: h.net,
-		LogDir: t.TempDir(), Recorder: h.rec, Now: h.now,
+		LogDir: t.TempDir(), Recorder: h.rec, Now: h.now, Unrouted: h.unrouted,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -548,5 +550,48 @@ func TestBackoff(t *testing.T) {
 	}
 	if d := b.next("k", late); d != 10*time.Second {
 		t.Fatalf("after 11 min: delay %s, want 10s", d)
+	}
+}
+
+// TestDrainWaitsForTheProxy: with Unrouted, a deleted pod's containers run
+// until the node's proxy has dropped the pod, plus the margin.
+func TestDrainWaitsForTheProxy(t *testing.T) {
+	h := newHarness(t)
+	released := make(chan struct{})
+	var asked atomic.Value
+	h.unrouted = func(ctx context.Context, ip string) error {
+		asked.Store(ip)
+		select {
+		case <-released:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	h.start()
+	h.create(newPod("web"))
+	h.waitPod("web", "Ready", isReady)
+	p := h.get("web")
+	deadline := metav1.NewTime(h.now().Add(30 * time.Second))
+	p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &deadline, new(int64(30))
+	if _, err := h.client.CoreV1().Pods("default").Update(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the worker asking whether the pod is still routed", func() bool { return asked.Load() != nil })
+	if ip := asked.Load().(string); ip != p.Status.PodIP {
+		t.Fatalf("asked about %s, want the pod's %s", ip, p.Status.PodIP)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if c := h.rt.find("uid-web", "app"); len(c) != 1 || c[0].State != StateRunning {
+		t.Fatalf("container stopped while the proxy still routed to it: %+v", c)
+	}
+	freed := time.Now()
+	close(released)
+	h.eventually("the pod's deletion confirmed", func() bool {
+		_, err := h.client.CoreV1().Pods("default").Get(context.Background(), "web", metav1.GetOptions{})
+		return err != nil
+	})
+	if took := time.Since(freed); took < DrainMargin {
+		t.Errorf("stopped %s after the proxy dropped the pod, want at least the %s margin", took, DrainMargin)
 	}
 }

@@ -54,7 +54,18 @@ type Config struct {
 	// users get from a preStop sleep. Default DefaultDrainDelay; negative:
 	// none.
 	DrainDelay time.Duration
+	// Unrouted, if set, waits until this node's proxy sends no new
+	// connection to the address (the endpoints controller has taken the
+	// pod out and the rules are rewritten); the drain then lasts until
+	// that, plus DrainMargin for the other nodes' proxies, instead of
+	// DrainDelay.
+	Unrouted func(ctx context.Context, podIP string) error
 }
+
+// DrainMargin is how much longer than this node's proxy the other nodes'
+// proxies may take to drop a deleted pod: they watch the same
+// EndpointSlice update.
+const DrainMargin = 250 * time.Millisecond
 
 // DefaultDrainDelay covers the endpoints' update reaching every proxy:
 // measured in the lab, a few tens of milliseconds.

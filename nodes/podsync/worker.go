@@ -429,10 +429,11 @@ func (w *worker) terminate(ctx context.Context, pod *corev1.Pod, cs []Container)
 
 // drain waits, once per deletion, for the proxies to stop sending a
 // deleted pod new connections before its containers are signalled, and
-// returns what is left of the grace period.
+// returns what is left of the grace period: until this node's proxy has
+// dropped the pod plus DrainMargin (with Unrouted), else DrainDelay from
+// the deletion.
 func (w *worker) drain(ctx context.Context, pod *corev1.Pod, cs []Container, grace time.Duration) time.Duration {
-	delay := w.s.cfg.DrainDelay
-	if pod == nil || pod.Status.PodIP == "" || delay <= 0 || w.drained {
+	if pod == nil || pod.Status.PodIP == "" || w.s.cfg.DrainDelay <= 0 || w.drained {
 		return grace
 	}
 	running := false
@@ -443,23 +444,35 @@ func (w *worker) drain(ctx context.Context, pod *corev1.Pod, cs []Container, gra
 		return grace
 	}
 	w.drained = true
-	if pod.DeletionTimestamp != nil && pod.DeletionGracePeriodSeconds != nil {
-		// The proxies started when the pod was deleted: deletionTimestamp
-		// less the grace period.
-		deleted := pod.DeletionTimestamp.Add(-time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second)
-		delay -= w.s.cfg.Now().Sub(deleted)
+	began := time.Now()
+	var wait time.Duration
+	if unrouted := w.s.cfg.Unrouted; unrouted != nil {
+		uctx, cancel := context.WithTimeout(ctx, grace)
+		err := unrouted(uctx, pod.Status.PodIP)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			w.s.log.Warn("pod still routed when its grace period ended", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+		}
+		wait = DrainMargin
+	} else {
+		wait = w.s.cfg.DrainDelay
+		if pod.DeletionTimestamp != nil && pod.DeletionGracePeriodSeconds != nil {
+			// The proxies started when the pod was deleted: deletionTimestamp
+			// less the grace period.
+			deleted := pod.DeletionTimestamp.Add(-time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second)
+			wait -= w.s.cfg.Now().Sub(deleted)
+		}
 	}
-	delay = min(delay, grace)
-	if delay <= 0 {
-		return grace
+	wait = min(wait, grace-time.Since(began))
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
 	}
-	t := time.NewTimer(delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	return grace - delay
+	return max(0, grace-time.Since(began))
 }
 
 // syncProbes runs the probes of each running container instance.

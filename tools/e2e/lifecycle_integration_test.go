@@ -606,15 +606,29 @@ spec:
 	t.Run("kill -9 of a node daemon changes nothing", func(t *testing.T) {
 		c.t = t
 		node := c.cfg.Name + "-vm3"
-		c.run("create", "deployment", "pinned", "--image=gcr.io/google-samples/hello-app:1.0", "--replicas=10")
-		c.run("patch", "deployment", "pinned", "-p",
-			fmt.Sprintf(`{"spec":{"template":{"spec":{"nodeSelector":{"kubernetes.io/hostname":%q}}}}}`, node))
+		manifest := fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: pinned}
+spec:
+  replicas: 10
+  selector: {matchLabels: {app: pinned}}
+  template:
+    metadata: {labels: {app: pinned}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: %q}
+      containers: [{name: hello-app, image: "gcr.io/google-samples/hello-app:1.0"}]
+`, node)
+		path := filepath.Join(t.TempDir(), "pinned.yaml")
+		if err := os.WriteFile(path, []byte(manifest), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.run("apply", "-f", path)
 		c.run("rollout", "status", "deployment/pinned", "--timeout=180s")
 		type podState struct{ ip, container string }
 		state := func() map[string]podState {
 			out := map[string]podState{}
 			for _, p := range c.pods("app=pinned") {
-				if p.Spec.NodeName != node || len(p.Status.ContainerStatuses) != 1 || !isReady(&p) {
+				if p.Spec.NodeName != node || p.DeletionTimestamp != nil || len(p.Status.ContainerStatuses) != 1 || !isReady(&p) {
 					continue
 				}
 				cs := p.Status.ContainerStatuses[0]

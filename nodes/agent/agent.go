@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -230,6 +231,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	})
 	run("containerd", func(ctx context.Context) error { return a.superviseContainerd(ctx, daemon, dcfg) })
+	run("network gc", func(ctx context.Context) error { return a.collectNetworks(ctx, netm) })
 	run("lease", a.renewLease)
 	run("node status", func(ctx context.Context) error { return a.postStatus(ctx, rt) })
 	run("routes", func(ctx context.Context) error { return a.syncRoutes(ctx, netm) })
@@ -275,6 +277,45 @@ func (a *Agent) superviseContainerd(ctx context.Context, d *runtime.Daemon, cfg 
 			continue
 		}
 		d, misses = nd, 0
+	}
+}
+
+// networkGC is how often pod networks are checked against the pods.
+const networkGC = 5 * time.Minute
+
+// collectNetworks removes what pod sync cannot see: the leftovers of pod
+// networks whose setup was cut short (a crash mid-setup) for pods that are
+// gone. A pod is live while the API binds it to this node; it is listed
+// before the collection, and a pod reaches the node only after the API
+// has it, so a setup in progress is never collected.
+func (a *Agent) collectNetworks(ctx context.Context, m *network.Manager) error {
+	t := time.NewTimer(30 * time.Second) // after pod sync has adopted what runs
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		t.Reset(networkGC)
+		list, err := a.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{
+			FieldSelector: fields.OneTermEqualSelector("spec.nodeName", a.cfg.NodeName).String(),
+		})
+		if err != nil {
+			a.log.Warn("list pods for network gc", "err", err)
+			continue
+		}
+		live := map[string]bool{}
+		for _, p := range list.Items {
+			live[string(p.UID)] = true
+		}
+		removed, err := m.GC(ctx, func(uid string) bool { return live[uid] })
+		if err != nil {
+			a.log.Warn("pod network gc", "err", err)
+		}
+		if len(removed) > 0 {
+			a.log.Info("removed networks of pods that are gone", "pods", removed)
+		}
 	}
 }
 

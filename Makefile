@@ -12,13 +12,18 @@ LDFLAGS   := -X main.version=$(VERSION) \
 	-X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=37
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build wasm test test-unit test-integration bench deps up down lint clean
+.PHONY: all build wasm logger test test-unit test-integration bench deps up down lint clean
 
 all: build
 
 ## build: the single binary bin/skiff
-build: wasm
+build: wasm logger
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./tools/skiff
+
+## logger: the small container logging binary the skiff binary embeds (nodes/podlogs/loggerbin)
+logger:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" \
+		-o nodes/podlogs/loggerbin/binary/skiff-container-logger ./nodes/podlogs/cmd/skiff-container-logger
 
 ## wasm: the built-in policy modules the binary embeds (wasm/builtin/modules)
 wasm:

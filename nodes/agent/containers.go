@@ -101,7 +101,13 @@ func (c *containers) RemoveContainer(ctx context.Context, id string) error {
 }
 
 func (c *containers) ListContainers(ctx context.Context, podUID string) ([]podsync.Container, error) {
-	all, err := c.rt.List(ctx)
+	var all []runtime.Status
+	var err error
+	if podUID == "" {
+		all, err = c.rt.List(ctx)
+	} else {
+		all, err = c.rt.ListPod(ctx, podUID)
+	}
 	if err != nil {
 		return nil, err
 	}

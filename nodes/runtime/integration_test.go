@@ -177,6 +177,17 @@ func TestIntegration(t *testing.T) {
 		if n := e.exits.count(spec.ID); n != 1 {
 			t.Fatalf("%d exits reported, want 1", n)
 		}
+		// ListPod finds it by its pod, with the same state, and nothing else.
+		pod, err := e.rt.ListPod(ctx, "uid-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pod) != 1 || pod[0].ID != spec.ID || pod[0].State != runtime.StateExited || pod[0].ExitCode != 3 {
+			t.Fatalf("ListPod(uid-1) = %+v, want %s exited with 3", pod, spec.ID)
+		}
+		if none, err := e.rt.ListPod(ctx, "uid-none"); err != nil || len(none) != 0 {
+			t.Fatalf("ListPod of a pod without containers = %+v, %v", none, err)
+		}
 	})
 
 	t.Run("raw log file without a logging binary", func(t *testing.T) {

@@ -55,6 +55,31 @@ func (r *Runtime) List(ctx context.Context) ([]Status, error) {
 	return out, nil
 }
 
+// ListPod returns the containers of one pod (by their pod-uid label) with
+// their state. It asks containerd for those tasks only: listing every task
+// costs a round trip to every shim.
+func (r *Runtime) ListPod(ctx context.Context, podUID string) ([]Status, error) {
+	ctx = r.ns(ctx)
+	filter := fmt.Sprintf("labels.%q==%q", LabelPodUID, podUID)
+	cs, err := r.client.ContainerService().List(ctx, filter)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: listing the containers of pod %s: %w", podUID, err)
+	}
+	out := make([]Status, 0, len(cs))
+	for _, c := range cs {
+		resp, err := r.client.TaskService().Get(ctx, &tasksapi.GetRequest{ContainerID: c.ID})
+		switch {
+		case err == nil:
+			out = append(out, statusOf(c, resp.Process))
+		case isNotFound(err):
+			out = append(out, statusOf(c, nil))
+		default:
+			return nil, fmt.Errorf("runtime: task status of %s: %w", c.ID, err)
+		}
+	}
+	return out, nil
+}
+
 // Status returns one container's status; errdefs.IsNotFound if there is none.
 func (r *Runtime) Status(ctx context.Context, id string) (Status, error) {
 	ctx = r.ns(ctx)

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -20,14 +21,36 @@ import (
 // default (3 MiB).
 const MaxBodyBytes = 3 << 20
 
-// readBody reads the request body up to MaxBodyBytes; larger is a 413.
+type bodyLimitKey struct{}
+
+// withBodyLimit sets a resource's own body limit (registry.Resource.MaxBodyBytes)
+// on the request.
+func withBodyLimit(r *http.Request, limit int) *http.Request {
+	if limit <= 0 {
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), bodyLimitKey{}, limit))
+}
+
+// bodyLimit is the request's body limit: MaxBodyBytes unless its resource
+// sets another.
+func bodyLimit(r *http.Request) int {
+	if n, ok := r.Context().Value(bodyLimitKey{}).(int); ok {
+		return n
+	}
+	return MaxBodyBytes
+}
+
+// readBody reads the request body up to its limit (MaxBodyBytes unless
+// the resource sets another); larger is a 413.
 func readBody(r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	limit := bodyLimit(r)
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("reading the request body: %v", err))
 	}
-	if len(body) > MaxBodyBytes {
-		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d", MaxBodyBytes))
+	if len(body) > limit {
+		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d", limit))
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, apierrors.NewBadRequest("the request body is empty")

@@ -9,11 +9,17 @@ import (
 )
 
 // newOpenAPI builds the OpenAPI v2 and v3 documents of the served
-// resources from the same entries discovery lists.
+// resources from the same entries discovery lists. Types without generated
+// schemas (Skiff's own group, which has no protobuf either) are left out,
+// as a CustomResourceDefinition without a schema is: kubectl then reads and
+// writes them without client-side validation.
 func newOpenAPI(reg *registry.Registry) (*openapi.Documents, error) {
 	var list []openapi.Resource
 	for _, s := range reg.Stores() {
 		r := s.Resource()
+		if !hasProtobuf(r) {
+			continue
+		}
 		entries := apiResources(r)
 		res := openapi.Resource{
 			Group: r.Kind.Group, Version: r.Kind.Version, Kind: r.Kind.Kind, Resource: r.Plural,

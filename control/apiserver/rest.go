@@ -49,9 +49,11 @@ func (h *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveLog(w, r, s, info) // text/plain, whatever the Accept header says
 		return
 	}
+	r = withBodyLimit(r, res.MaxBodyBytes)
 	// Protobuf responses for everything but watch streams, which are JSON
-	// (clients that accept protobuf accept JSON too).
-	out, ok := negotiateOutput(r.Header.Get("Accept"), info.Verb != "watch")
+	// (clients that accept protobuf accept JSON too), and for types that
+	// have a protobuf encoding.
+	out, ok := negotiateOutput(r.Header.Get("Accept"), info.Verb != "watch" && hasProtobuf(res))
 	if !ok {
 		writeStatus(w, http.StatusNotAcceptable, metav1.StatusReasonNotAcceptable,
 			"only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf, application/json;as=Table;v=v1;g=meta.k8s.io")
@@ -89,6 +91,13 @@ func (h *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.fail(w, r, err)
 	}
+}
+
+// hasProtobuf reports whether the resource's type has a Kubernetes protobuf
+// encoding: k8s.io/api types do, Skiff's own group (skiff.dev) does not.
+func hasProtobuf(res *registry.Resource) bool {
+	_, ok := res.New().(interface{ ProtoMessage() })
+	return ok
 }
 
 // fail answers err; errors that are not the client's are logged.

@@ -44,6 +44,10 @@ func (r *Registry) TrackFields(t FieldTracker) {
 	}
 }
 
+// KV is the store the registry writes to (policy modules keep their bytes
+// beside their objects in it).
+func (r *Registry) KV() KV { return r.kv }
+
 // Stores returns every store, in the order of the resources given.
 func (r *Registry) Stores() []*Store { return r.stores }
 

@@ -80,6 +80,12 @@ type Resource struct {
 	// Release runs once an object is gone from the store, to free what
 	// Allocate took for it.
 	Release func(ctx context.Context, obj runtime.Object)
+	// JSONStorage keeps the objects as JSON instead of Kubernetes protobuf:
+	// for types with no protobuf encoding (Skiff's own group).
+	JSONStorage bool
+	// MaxBodyBytes, when positive, replaces the API server's request body
+	// limit for writes of this resource (uploads of policy modules).
+	MaxBodyBytes int
 }
 
 // GroupResource names the resource for errors.

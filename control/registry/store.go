@@ -63,8 +63,9 @@ func errNotObject(obj runtime.Object) error {
 }
 
 // encode serializes obj for the store as Kubernetes protobuf, as
-// kube-apiserver stores it in etcd. The resourceVersion is not stored: it
-// is the key's mod revision.
+// kube-apiserver stores it in etcd, or as JSON for a resource with
+// JSONStorage. The resourceVersion is not stored: it is the key's mod
+// revision.
 func (s *Store) encode(obj runtime.Object) ([]byte, error) {
 	m, err := metaOf(obj)
 	if err != nil {
@@ -79,10 +80,18 @@ func (s *Store) encode(obj runtime.Object) ([]byte, error) {
 		obj.GetObjectKind().SetGroupVersionKind(s.res.Storage)
 	}
 	var buf bytes.Buffer
-	if err := scheme.Protobuf.Encode(obj, &buf); err != nil {
+	if err := s.codec().Encode(obj, &buf); err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("registry: encode %s: %w", s.res.Plural, err))
 	}
 	return buf.Bytes(), nil
+}
+
+// codec is the storage serializer of the resource.
+func (s *Store) codec() runtime.Serializer {
+	if s.res.JSONStorage {
+		return scheme.JSON
+	}
+	return scheme.Protobuf
 }
 
 // decode reads a stored object and sets its resourceVersion.
@@ -91,7 +100,7 @@ func (s *Store) decode(kv *mvccpb.KeyValue, rev int64) (runtime.Object, error) {
 	if s.res.NewStorage != nil {
 		newObj = s.res.NewStorage
 	}
-	out, _, err := scheme.Protobuf.Decode(kv.Value, nil, newObj())
+	out, _, err := s.codec().Decode(kv.Value, nil, newObj())
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("registry: decode %s: %w", kv.Key, err))
 	}

@@ -20,7 +20,10 @@ type Options struct {
 	ServiceCIDR netip.Prefix
 	// NodePortMin and NodePortMax bound node ports.
 	NodePortMin, NodePortMax int
-	Logger                   *slog.Logger
+	// WasmCacheDir, if set, keeps the wasm runtime's compiled modules for
+	// validating uploaded policy modules ("" keeps them in memory).
+	WasmCacheDir string
+	Logger       *slog.Logger
 }
 
 // DefaultOptions are Kubernetes' usual ranges (kubeadm's service CIDR).
@@ -49,6 +52,7 @@ func All(opts Options) ([]*registry.Resource, error) {
 	all = append(all, core(svc)...)
 	all = append(all, apps()...)
 	all = append(all, others()...)
+	all = append(all, skiff(opts)...)
 	return all, nil
 }
 

@@ -88,7 +88,7 @@ type reject struct {
 
 // decide runs the policy over the nodes for pod and returns the feasible nodes with their scores
 // in w.cands, a *FitError when there are none, or the policy's error.
-func (s *Scheduler) decide(ctx context.Context, w *worker, pod *podInput) error {
+func (s *Scheduler) decide(ctx context.Context, w *worker, pol served, pod *podInput) error {
 	w.cands, w.rejects = w.cands[:0], w.rejects[:0]
 	s.snap.mu.RLock()
 	total := len(s.snap.list)
@@ -130,7 +130,7 @@ func (s *Scheduler) decide(ctx context.Context, w *worker, pod *podInput) error 
 			}
 		}
 		s.snap.mu.RUnlock()
-		if err := s.cfg.Policy.Schedule(ctx, &w.in, &w.res); err != nil {
+		if err := pol.policy.Schedule(ctx, &w.in, &w.res); err != nil {
 			return err
 		}
 		for i, v := range w.res.Verdicts {
@@ -145,7 +145,7 @@ func (s *Scheduler) decide(ctx context.Context, w *worker, pod *podInput) error 
 	}
 	s.next.Add(uint64(visited))
 	if len(w.cands) == 0 {
-		return s.fitError(total, w.rejects, pod)
+		return s.fitError(total, w.rejects, pod, pol.reasons)
 	}
 	return nil
 }
@@ -176,7 +176,7 @@ func (w *worker) best() *nodeInfo {
 // reasons, count).
 var hardOrder = []abi.Reasons{abi.ReasonUnschedulable, abi.ReasonNodeName, abi.ReasonNotReady, abi.ReasonUntoleratedTaint, abi.ReasonNodeSelector}
 
-func (s *Scheduler) fitError(total int, rejects []reject, pod *podInput) *FitError {
+func (s *Scheduler) fitError(total int, rejects []reject, pod *podInput, reasons map[int]string) *FitError {
 	e := &FitError{NumAllNodes: total, Reasons: map[string]int{}}
 	s.snap.mu.RLock()
 	defer s.snap.mu.RUnlock()
@@ -209,17 +209,17 @@ func (s *Scheduler) fitError(total int, rejects []reject, pod *podInput) *FitErr
 		}
 		for why := uint32(r.why); why != 0; why &= why - 1 {
 			bit := bits.TrailingZeros32(why)
-			e.Reasons[s.reasonText(bit)]++
+			e.Reasons[reasonText(bit, reasons)]++
 		}
 	}
 	return e
 }
 
-func (s *Scheduler) reasonText(bit int) string {
+func reasonText(bit int, reasons map[int]string) string {
 	if t := abi.ReasonText(bit); t != "" {
 		return t
 	}
-	if t := s.cfg.ReasonTexts[bit]; t != "" {
+	if t := reasons[bit]; t != "" {
 		return t
 	}
 	return fmt.Sprintf("node(s) rejected by the policy (reason %d)", bit)

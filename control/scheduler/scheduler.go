@@ -19,6 +19,7 @@ import (
 	"github.com/skiff-sh/skiff/control/informer"
 	"github.com/skiff-sh/skiff/control/registry"
 	"github.com/skiff-sh/skiff/wasm/abi"
+	wasmrt "github.com/skiff-sh/skiff/wasm/runtime"
 )
 
 // DefaultSchedulerName is the spec.schedulerName of pods the default scheduler places.
@@ -61,8 +62,16 @@ type Config struct {
 	// Observe, if set, is called after every attempt (from several goroutines).
 	Observe func(Attempt)
 	// Ready, if set, is called once the caches are synced and the workers start.
-	Ready  func()
-	Logger *slog.Logger
+	Ready func()
+	// Uploads serves the SchedulingPolicies (skiff.dev/v1alpha1) beside Name: each policy is a
+	// scheduler named as the policy, running its uploaded module (read from the store, so every
+	// leader runs the same bytes) with UploadRuntime's limits. A pod naming neither Name nor a
+	// policy gets one FailedScheduling event and waits until such a policy appears.
+	Uploads bool
+	// UploadRuntime configures the wasm runtime of uploaded modules (zero: the runtime's
+	// defaults). NoInterrupt is always off for uploads.
+	UploadRuntime wasmrt.Config
+	Logger        *slog.Logger
 }
 
 // Attempt is the outcome of one scheduling attempt of one pod.
@@ -97,6 +106,9 @@ type Scheduler struct {
 	parkedMu   sync.Mutex
 	parked     map[string]bool // pods that fit nowhere, waiting for the cluster to change
 	rec        *recorder
+	// up holds the uploaded policies (nil unless Config.Uploads).
+	up       *uploads
+	policies *registry.Store
 }
 
 // New returns a scheduler over reg.
@@ -133,6 +145,22 @@ func New(reg *registry.Registry, cfg Config) (*Scheduler, error) {
 	if s.pods == nil || s.nodes == nil || s.events == nil {
 		return nil, errors.New("scheduler: the registry does not serve pods, nodes and events")
 	}
+	if cfg.Uploads {
+		s.policies = reg.Store(policiesGVR)
+		if s.policies == nil {
+			return nil, errors.New("scheduler: uploads: the registry does not serve schedulingpolicies")
+		}
+		if s.cfg.UploadRuntime.MemoryLimit == 0 {
+			s.cfg.UploadRuntime = wasmrt.DefaultConfig()
+		}
+		s.cfg.UploadRuntime.NoInterrupt = false
+		if s.cfg.UploadRuntime.Logger == nil {
+			s.cfg.UploadRuntime.Logger = cfg.Logger
+		}
+		if err := s.cfg.UploadRuntime.Validate(); err != nil {
+			return nil, fmt.Errorf("scheduler: uploads: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -149,11 +177,26 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		f = informer.NewFactory(s.reg, 0, s.log)
 		defer f.Shutdown()
 	}
+	// The uploads' wasm host closes after every worker has stopped.
+	stopUploads := func() {}
+	defer func() { stopUploads() }()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer s.queue.ShutDown()
 	s.rec = newRecorder(s, 4096)
 	wg.Go(func() { s.rec.run(ctx) })
+	if s.cfg.Uploads {
+		// The policies are known before the first pod is seen, so no pod of an existing policy
+		// is told that its scheduler does not exist.
+		up, stop, err := s.startUploads(ctx, f)
+		if err != nil {
+			return err
+		}
+		stopUploads = stop
+		if up == nil {
+			return nil
+		}
+	}
 
 	podInf, nodeInf := f.ForStore(s.pods), f.ForStore(s.nodes)
 	nh, err := nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -175,6 +218,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	defer func() { _ = podInf.RemoveEventHandler(ph) }()
 	s.podIndexer = podInf.GetIndexer()
+	if s.up != nil {
+		s.up.setPods(s.podIndexer)
+	}
 	f.Start(ctx)
 	if !cache.WaitFor(ctx, "", nh.HasSyncedChecker(), ph.HasSyncedChecker()) {
 		return nil
@@ -211,9 +257,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	return nil
 }
 
-// pending reports whether the pod waits for this scheduler.
+// pending reports whether the pod waits for this scheduler (its default name or an uploaded
+// policy).
 func (s *Scheduler) pending(p *corev1.Pod) bool {
-	return p.Spec.NodeName == "" && p.Spec.SchedulerName == s.cfg.Name && p.DeletionTimestamp == nil &&
+	return unscheduled(p) && (p.Spec.SchedulerName == s.cfg.Name || s.up.has(p.Spec.SchedulerName))
+}
+
+// unscheduled reports whether the pod waits for some scheduler.
+func unscheduled(p *corev1.Pod) bool {
+	return p.Spec.NodeName == "" && p.DeletionTimestamp == nil &&
 		p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
 }
 
@@ -252,6 +304,8 @@ func (s *Scheduler) onPod(oldObj, obj any) {
 		if !parked {
 			s.queue.Add(key)
 		}
+	case s.up != nil && unscheduled(p):
+		s.noScheduler(p)
 	}
 }
 
@@ -269,6 +323,7 @@ func (s *Scheduler) forgetPod(p *corev1.Pod) {
 	delete(s.parked, podKey(p))
 	s.parkedMu.Unlock()
 	s.rec.forget(p.UID)
+	s.up.forgetPod(p.UID)
 	if s.snap.removePod(p.UID) {
 		s.unpark()
 	}
@@ -344,10 +399,21 @@ func (s *Scheduler) scheduleOne(ctx context.Context, w *worker, binders chan str
 		done()
 		return true
 	}
+	pol, err := s.policyFor(ctx, pod.Spec.SchedulerName)
+	if err != nil {
+		a.Result, a.Err = "error", err
+		if ctx.Err() == nil {
+			s.log.Warn("scheduler: no policy to run", "pod", key, "scheduler", pod.Spec.SchedulerName, "err", err)
+			s.rec.failed(pod, err.Error(), false)
+			s.queue.AddRateLimited(key)
+		}
+		done()
+		return true
+	}
 	in := newPodInput(pod, s.strs, s.owners)
 	var node *nodeInfo
 	for try := 0; node == nil && try < 3; try++ {
-		if err = s.decide(ctx, w, &in); err != nil {
+		if err = s.decide(ctx, w, pol, &in); err != nil {
 			break
 		}
 		for node == nil && len(w.cands) > 0 {
@@ -369,7 +435,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, w *worker, binders chan str
 		a.Result, a.Err = "error", err
 		if ctx.Err() == nil {
 			s.log.Warn("scheduler: policy failed", "pod", key, "err", err)
-			s.rec.failed(pod, fmt.Sprintf("running the scheduling policy: %v", err), false)
+			s.rec.failed(pod, s.policyFailed(pod.Spec.SchedulerName, err), false)
 			s.queue.AddRateLimited(key)
 		}
 		done()

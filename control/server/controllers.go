@@ -14,6 +14,7 @@ import (
 	"github.com/skiff-sh/skiff/control/registry"
 	"github.com/skiff-sh/skiff/control/scheduler"
 	"github.com/skiff-sh/skiff/raftstore"
+	wasmrt "github.com/skiff-sh/skiff/wasm/runtime"
 )
 
 // runControllers runs the control plane's own controllers — the garbage
@@ -54,7 +55,12 @@ func runControllers(store *raftstore.Store, reg *registry.Registry, policies *bu
 		})
 		wg.Go(func() {
 			log := logger.With("controller", "scheduler")
-			sched, err := scheduler.New(reg, scheduler.Config{Policy: policies.scheduler, Informers: informers, Logger: log})
+			uploads := wasmrt.DefaultConfig()
+			uploads.CacheDir = policies.cache
+			sched, err := scheduler.New(reg, scheduler.Config{
+				Policy: policies.scheduler, Informers: informers, Logger: log,
+				Uploads: true, UploadRuntime: uploads,
+			})
 			if err == nil {
 				err = sched.Run(ctx)
 			}
@@ -78,6 +84,8 @@ func runControllers(store *raftstore.Store, reg *registry.Registry, policies *bu
 type builtinPolicies struct {
 	scheduler scheduler.Policy
 	workloads map[string]controllers.Reconciler
+	// cache keeps compiled modules, uploaded ones too.
+	cache string
 }
 
 // loadPolicies loads the built-in policy modules when the server starts, on
@@ -93,5 +101,5 @@ func loadPolicies(ctx context.Context, cache string, logger *slog.Logger) (*buil
 	if err != nil {
 		return nil, fmt.Errorf("server: load the controller policies: %w", err)
 	}
-	return &builtinPolicies{scheduler: sched, workloads: workloads}, nil
+	return &builtinPolicies{scheduler: sched, workloads: workloads, cache: cache}, nil
 }

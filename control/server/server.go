@@ -317,6 +317,7 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 	}
 	ropts := resources.DefaultOptions(store)
 	ropts.ServiceCIDR, ropts.NodePortMin, ropts.NodePortMax, ropts.Logger = cfg.ServiceCIDR, cfg.NodePortMin, cfg.NodePortMax, cfg.Logger
+	ropts.WasmCacheDir = cfg.wasmCache()
 	served, err := resources.All(ropts)
 	if err != nil {
 		ln.Close()

@@ -603,6 +603,52 @@ spec:
 		}
 	})
 
+	t.Run("an uploaded scheduler places pods", func(t *testing.T) {
+		c.t = t
+		module := filepath.Join(t.TempDir(), "mostallocated.wasm")
+		build := exec.CommandContext(ctx, "go", "build", "-buildmode=c-shared", "-o", module, "../../wasm/examples/mostallocated/module")
+		build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build the example scheduler: %v\n%s", err, out)
+		}
+		push := exec.CommandContext(ctx, c.cc.Binary, "policy", "push", "mostallocated", module)
+		push.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
+		if out, err := push.CombinedOutput(); err != nil {
+			t.Fatalf("skiff policy push: %v\n%s", err, out)
+		}
+		manifest := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: packed}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: packed}}
+  template:
+    metadata: {labels: {app: packed}}
+    spec:
+      schedulerName: mostallocated
+      containers:
+      - name: hello-app
+        image: gcr.io/google-samples/hello-app:1.0
+        resources: {requests: {cpu: 100m, memory: 64Mi}}
+`
+		path := filepath.Join(t.TempDir(), "packed.yaml")
+		if err := os.WriteFile(path, []byte(manifest), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.run("apply", "-f", path)
+		c.run("rollout", "status", "deployment/packed", "--timeout=120s")
+		nodes := map[string]int{}
+		for _, p := range c.pods("app=packed") {
+			if p.DeletionTimestamp == nil {
+				nodes[p.Spec.NodeName]++
+			}
+		}
+		if len(nodes) != 1 {
+			t.Fatalf("the bin-packing scheduler spread 4 pods over %v, want one node", nodes)
+		}
+		c.run("delete", "-f", path)
+	})
+
 	t.Run("kill -9 of a node daemon changes nothing", func(t *testing.T) {
 		c.t = t
 		node := c.cfg.Name + "-vm3"

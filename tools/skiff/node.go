@@ -16,6 +16,7 @@ import (
 
 	"github.com/skiff-sh/skiff/nodes/agent"
 	"github.com/skiff-sh/skiff/nodes/podlogs"
+	"github.com/skiff-sh/skiff/nodes/podlogs/loggerbin"
 )
 
 // nodeFlags are the node daemon's flags, shared by `skiff node` and
@@ -78,10 +79,16 @@ func (f *nodeFlags) config(dataDir, kubeconfig string, logger *slog.Logger) (age
 	return cfg, nil
 }
 
-// loggerBinary is a link named skiff-container-logger to this binary,
-// which containerd's shims run to write container logs (main dispatches on
-// the name).
+// loggerBinary is the container logging binary containerd's shims run to
+// write container logs: the small one embedded by `make build`, installed
+// in <data-dir>/bin, else a link named skiff-container-logger to this
+// binary (main dispatches on the name), which starts slower.
 func loggerBinary(dataDir string) (string, error) {
+	if path, err := loggerbin.Install(filepath.Join(dataDir, "bin")); err == nil {
+		return path, nil
+	} else if !errors.Is(err, loggerbin.ErrNotBuilt) {
+		return "", err
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("container logger: %w", err)

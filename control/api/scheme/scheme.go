@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+
+	"github.com/skiff-sh/skiff/control/api/skiffv1alpha1"
 )
 
 // Scheme knows every type Skiff serves or answers with.
@@ -49,13 +51,16 @@ var (
 	EventsV1       = eventsv1.SchemeGroupVersion
 	CoordinationV1 = coordinationv1.SchemeGroupVersion
 	MetaV1         = metav1.SchemeGroupVersion
+	// SkiffV1Alpha1 is Skiff's own group (policy modules and scheduling
+	// policies); its types have no protobuf encoding.
+	SkiffV1Alpha1 = skiffv1alpha1.SchemeGroupVersion
 )
 
 func init() {
 	for _, add := range []func(*runtime.Scheme) error{
 		corev1.AddToScheme, appsv1.AddToScheme, autoscalingv1.AddToScheme,
 		discoveryv1.AddToScheme, eventsv1.AddToScheme, coordinationv1.AddToScheme,
-		metav1.AddMetaToScheme, metav1beta1.AddMetaToScheme,
+		metav1.AddMetaToScheme, metav1beta1.AddMetaToScheme, skiffv1alpha1.AddToScheme,
 	} {
 		utilruntime.Must(add(Scheme))
 	}

@@ -96,7 +96,10 @@ func (h *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // hasProtobuf reports whether the resource's type has a Kubernetes protobuf
 // encoding: k8s.io/api types do, Skiff's own group (skiff.dev) does not.
 func hasProtobuf(res *registry.Resource) bool {
-	_, ok := res.New().(interface{ ProtoMessage() })
+	_, ok := res.New().(interface {
+		Marshal() ([]byte, error)
+		Unmarshal([]byte) error
+	})
 	return ok
 }
 

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/skiff-sh/skiff/tools/bench/apibench"
 	"github.com/skiff-sh/skiff/tools/bench/podbench"
@@ -19,25 +20,33 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) == 0 {
 		return fmt.Errorf("%s", benchUsage)
 	}
+	rest := args[1:]
 	switch args[0] {
 	case "store":
-		return runBenchStore(ctx, args[1:], stdout, stderr)
+		return bench(ctx, "store", rest, stdout, stderr, storebench.RegisterFlags,
+			func(o *storebench.Options, l *slog.Logger) { o.Logger = l }, storebench.Run)
 	case "api":
-		return runBenchAPI(ctx, args[1:], stdout, stderr)
+		return runBenchAPI(ctx, rest, stdout, stderr)
 	case "scheduler":
-		return runBenchScheduler(ctx, args[1:], stdout, stderr)
+		return bench(ctx, "scheduler", rest, stdout, stderr, schedbench.RegisterFlags,
+			func(o *schedbench.Options, l *slog.Logger) { o.Logger = l }, schedbench.Run)
 	case "proxy":
-		return runBenchProxy(ctx, args[1:], stdout, stderr)
-	case "pods":
-		return runBenchPods(ctx, args[1:], stdout, stderr)
+		return bench(ctx, "proxy", rest, stdout, stderr, proxybench.RegisterFlags,
+			func(o *proxybench.Config, l *slog.Logger) { o.Logger = l }, proxybench.Run)
+	case "pods": // on a running lab (skiff lab up)
+		return bench(ctx, "pods", rest, stdout, stderr, podbench.RegisterFlags,
+			func(o *podbench.Config, l *slog.Logger) { o.Logger = l }, podbench.Run)
 	}
 	return fmt.Errorf("%s", benchUsage)
 }
 
-func runBenchStore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("skiff bench store", flag.ContinueOnError)
+// bench runs one benchmark: its flags plus --log-level, a logger on stderr,
+// and its Run writing the report to stdout.
+func bench[O any](ctx context.Context, name string, args []string, stdout, stderr io.Writer,
+	register func(*flag.FlagSet) *O, setLogger func(*O, *slog.Logger), run func(context.Context, O, io.Writer) error) error {
+	fs := flag.NewFlagSet("skiff bench "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	opts := storebench.RegisterFlags(fs)
+	opts := register(fs)
 	logLevel := fs.String("log-level", "info", "progress log level on stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -46,10 +55,11 @@ func runBenchStore(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	opts.Logger = logger
-	return storebench.Run(ctx, *opts, stdout)
+	setLogger(opts, logger)
+	return run(ctx, *opts, stdout)
 }
 
+// runBenchAPI has --verbose instead of --log-level.
 func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("skiff bench api", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -67,53 +77,4 @@ func runBenchAPI(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	opts.Logger = logger
 	return apibench.Run(ctx, *opts, stdout)
-}
-
-func runBenchScheduler(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("skiff bench scheduler", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	opts := schedbench.RegisterFlags(fs)
-	logLevel := fs.String("log-level", "info", "progress log level on stderr")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	logger, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return err
-	}
-	opts.Logger = logger
-	return schedbench.Run(ctx, *opts, stdout)
-}
-
-func runBenchProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("skiff bench proxy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	opts := proxybench.RegisterFlags(fs)
-	logLevel := fs.String("log-level", "info", "progress log level on stderr")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	logger, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return err
-	}
-	opts.Logger = logger
-	return proxybench.Run(ctx, *opts, stdout)
-}
-
-// runBenchPods measures pod start latency on a running lab (skiff lab up).
-func runBenchPods(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("skiff bench pods", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	opts := podbench.RegisterFlags(fs)
-	logLevel := fs.String("log-level", "info", "progress log level on stderr")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	logger, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return err
-	}
-	opts.Logger = logger
-	return podbench.Run(ctx, *opts, stdout)
 }

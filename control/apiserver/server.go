@@ -60,6 +60,7 @@ type Server struct {
 	rest      *rest
 	discovery *discovery
 	openapi   *openapi.Documents
+	members   members
 }
 
 // New builds the server; Serve starts it.
@@ -121,6 +122,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/healthz", healthHandler("healthz", append(ping, storeCheck)))
 	mux.Handle("/readyz", healthHandler("readyz", append(ping, storeCheck)))
 	mux.HandleFunc("/version", s.version)
+	mux.HandleFunc(MembersPath, s.serveMembers)
 	m := newMetrics(s.cfg.Store)
 	mux.Handle("/metrics", m.handler())
 	mux.HandleFunc(openapi.V2Path, s.openapi.ServeV2)

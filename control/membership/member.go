@@ -48,15 +48,15 @@ const (
 
 // Member is one process in the gossip, as this process sees it.
 type Member struct {
-	Name   string
-	Role   Role   // from TagRole; empty if the member did not set one
-	Addr   string // gossip address host:port
-	Status Status
-	Tags   map[string]string
+	Name   string            `json:"name"`
+	Role   Role              `json:"role,omitempty"` // from TagRole; empty if the member did not set one
+	Addr   string            `json:"addr"`           // gossip address host:port
+	Status Status            `json:"status"`
+	Tags   map[string]string `json:"tags,omitempty"`
 	// Since is when this process first saw the member in its current
 	// Status (zero if it has not tracked the member yet). DeadServers uses
 	// it to time removals.
-	Since time.Time
+	Since time.Time `json:"since,omitzero"`
 }
 
 // EventType is the kind of a membership Event.

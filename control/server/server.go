@@ -34,6 +34,17 @@ import (
 type Config struct {
 	// Name is the member's name, unique in the cluster.
 	Name string
+	// SerfAddr, if set, is where this server gossips with the other
+	// servers and the nodes (Serf); "" runs without membership.
+	SerfAddr string
+	// Join are Serf addresses of members to join (retried until one answers).
+	Join []string
+	// JoinToken is the cluster's join token: the gossip key derives from
+	// it. Empty: the one in <DataDir>/join-token, made on first start.
+	JoinToken string
+	// NodeName, if set, is the Node this server also runs (--with-node),
+	// advertised in its Serf tags.
+	NodeName string
 	// WasmCache keeps the compiled policy modules (default
 	// <DataDir>/wasm-cache); servers of one machine may share one.
 	WasmCache string
@@ -211,6 +222,15 @@ func Run(ctx context.Context, cfg Config) error {
 		err = fmt.Errorf("server: start the API: %w", err)
 	default:
 		log.Info("skiff server: API serving", "addr", apiAddr, "kubeconfig", filepath.Join(cfg.DataDir, "kubeconfig"))
+		members, merr := startMembership(ctx, cfg, apiAddr)
+		if merr != nil {
+			err = merr
+			break
+		}
+		if members != nil {
+			api.SetMembers(members.Members)
+			defer stopMembership(members, log)
+		}
 		if cfg.Ready != nil {
 			cfg.Ready()
 		}

@@ -239,6 +239,27 @@ func TestLifecycle(t *testing.T) {
 	c := startCluster(t)
 	ctx := t.Context()
 
+	t.Run("cluster members through Serf", func(t *testing.T) {
+		c.t = t
+		c.eventually("every server alive in skiff cluster members", 30*time.Second, func() error {
+			cmd := exec.CommandContext(ctx, c.cc.Binary, "cluster", "members")
+			cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			for _, vm := range []string{"vm1", "vm2", "vm3"} {
+				if !strings.Contains(string(out), vm+" ") || !strings.Contains(string(out), "node="+c.cfg.Name+"-"+vm) {
+					return fmt.Errorf("no %s in\n%s", vm, out)
+				}
+			}
+			if n := strings.Count(string(out), " alive "); n != 3 {
+				return fmt.Errorf("%d alive, want 3:\n%s", n, out)
+			}
+			return nil
+		})
+	})
+
 	t.Run("hello-world", func(t *testing.T) {
 		c.t = t
 		c.run("create", "deployment", "hello-world", "--image=gcr.io/google-samples/hello-app:1.0")

@@ -2,6 +2,8 @@ package lab
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -26,6 +28,7 @@ const (
 	RaftPort   = 7000
 	ClientPort = 2379
 	APIPort    = 6443
+	SerfPort   = 7946
 )
 
 // ClusterConfig says what runs in the lab's VMs.
@@ -84,6 +87,11 @@ func (l *Lab) StartCluster(ctx context.Context, cfg ClusterConfig) (*rest.Config
 		peers = append(peers, fmt.Sprintf("%s=%s", vm.Name, hostPort(vm, RaftPort)))
 	}
 	serverDir := func(vm VM) string { return filepath.Join(l.VMDir(vm.Name), "server") }
+	token, err := l.joinToken()
+	if err != nil {
+		return nil, err
+	}
+	seed := hostPort(vms[0], SerfPort) // everyone joins the first server's gossip
 	nodeFlags := func(vm VM) []string {
 		return []string{
 			"--node-name", l.NodeName(vm.Name), "--node-ip", vm.Addr.Addr().String(),
@@ -105,7 +113,8 @@ func (l *Lab) StartCluster(ctx context.Context, cfg ClusterConfig) (*rest.Config
 		}
 		argv := append([]string{bin, "server", "--name", vm.Name, "--data-dir", serverDir(vm),
 			"--raft-addr", hostPort(vm, RaftPort), "--client-addr", hostPort(vm, ClientPort), "--api-addr", hostPort(vm, APIPort),
-			"--peers", strings.Join(peers, ","), "--with-node", "--wasm-cache", wasmCache()}, nodeFlags(vm)...)
+			"--peers", strings.Join(peers, ","), "--with-node", "--wasm-cache", wasmCache(),
+			"--serf-addr", hostPort(vm, SerfPort), "--join", seed, "--join-token", token}, nodeFlags(vm)...)
 		if err := l.Start(ctx, vm.Name, "skiff", argv, nil); err != nil {
 			return nil, err
 		}
@@ -126,7 +135,8 @@ func (l *Lab) StartCluster(ctx context.Context, cfg ClusterConfig) (*rest.Config
 		if running(vm, "skiff") {
 			continue
 		}
-		argv := append([]string{bin, "node", "--data-dir", filepath.Join(l.VMDir(vm.Name), "node"), "--kubeconfig", l.KubeconfigPath()}, nodeFlags(vm)...)
+		argv := append([]string{bin, "node", "--data-dir", filepath.Join(l.VMDir(vm.Name), "node"), "--kubeconfig", l.KubeconfigPath(),
+			"--join", seed, "--join-token", token}, nodeFlags(vm)...)
 		if err := l.Start(ctx, vm.Name, "skiff", argv, nil); err != nil {
 			return nil, err
 		}
@@ -161,6 +171,24 @@ func wasmCache() string {
 		dir = os.TempDir()
 	}
 	return filepath.Join(dir, "skiff", "wasm")
+}
+
+// joinToken is the lab's cluster join token, made once and kept in its
+// directory.
+func (l *Lab) joinToken() (string, error) {
+	path := filepath.Join(l.Dir(), "join-token")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("lab: %w", err)
+	}
+	return token, nil
 }
 
 func hostPort(vm VM, port int) string {

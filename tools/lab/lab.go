@@ -243,8 +243,10 @@ func (l *Lab) Down(ctx context.Context) error {
 		}
 	}
 	if len(errs) == 0 {
-		if err := os.Remove(l.KubeconfigPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("lab: removing %s: %w", l.KubeconfigPath(), err))
+		for _, f := range []string{l.KubeconfigPath(), filepath.Join(s.Config.Dir, "join-token")} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("lab: removing %s: %w", f, err))
+			}
 		}
 		if err := os.Remove(statePath(s.Config.Dir)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("lab: removing %s: %w", statePath(s.Config.Dir), err))

@@ -59,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runTrace(ctx, args[1:], stdout, stderr)
 	case "policy":
 		return runPolicy(ctx, args[1:], stdout, stderr)
+	case "cluster":
+		return runCluster(ctx, args[1:], stdout, stderr)
 	case "kubectl":
 		return runKubectl(args[1:])
 	case "bench":
@@ -82,6 +84,7 @@ commands:
   node      run a node daemon (pods with containerd, their network, Services in nftables)
   lab       a cluster of "VMs" (network namespaces) on this machine: lab up | down | status | exec
   trace     a Deployment's lifecycle timeline: trace deployment NAME
+  cluster   the cluster's members as Serf sees them: cluster members
   policy    scheduling policy modules: policy push NAME FILE.wasm | list | rollback NAME
   kubectl   the real kubectl, with the cluster's kubeconfig preset
   bench     run a benchmark side by side with its anchor (bench store --vs-etcd)

@@ -7,13 +7,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-sh/skiff/control/membership"
 	"github.com/skiff-sh/skiff/nodes/agent"
 	"github.com/skiff-sh/skiff/nodes/podlogs"
 	"github.com/skiff-sh/skiff/nodes/podlogs/loggerbin"
@@ -122,11 +126,17 @@ func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 	dataDir := fs.String("data-dir", "", "directory for the node's containerd, pod networks and logs (required)")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the cluster (a server's <data-dir>/kubeconfig) (required)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	join := fs.String("join", "", "Serf addresses of cluster members to join, comma-separated (gossip is off without it)")
+	joinToken := fs.String("join-token", "", "the cluster's join token (a server's <data-dir>/join-token); required with --join")
+	serfAddr := fs.String("serf-addr", "", "address to gossip on (default: --node-ip, port 7946)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *dataDir == "" || *kubeconfig == "" {
 		return errors.New("--data-dir and --kubeconfig are required")
+	}
+	if *join != "" && *joinToken == "" {
+		return errors.New("--join needs --join-token")
 	}
 	logger, err := newLogger(stderr, *logLevel)
 	if err != nil {
@@ -139,6 +149,26 @@ func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
+	}
+	if *join != "" {
+		mc := membership.DefaultConfig()
+		mc.NodeName, mc.Role, mc.JoinToken, mc.Join = cfg.NodeName, membership.RoleNode, *joinToken, strings.Split(*join, ",")
+		mc.BindAddr = *serfAddr
+		if mc.BindAddr == "" {
+			mc.BindAddr = net.JoinHostPort(cfg.NodeIP.String(), "7946")
+		}
+		mc.Tags = map[string]string{membership.TagNodeName: cfg.NodeName, membership.TagIP: cfg.NodeIP.String()}
+		mc.Logger = logger.With("component", "serf")
+		m, err := membership.Start(ctx, mc)
+		if err != nil {
+			return fmt.Errorf("join the cluster's gossip: %w", err)
+		}
+		defer func() {
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			m.Leave(lctx) //nolint:errcheck // leaving is best effort; Shutdown follows
+			m.Shutdown()  //nolint:errcheck // see above
+		}()
 	}
 	return a.Run(ctx)
 }

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -39,6 +41,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Uint64Var(&cfg.Store.SnapshotThreshold, "snapshot-threshold", cfg.Store.SnapshotThreshold, "raft log entries between snapshots (the log before a snapshot is then truncated)")
 	fs.DurationVar(&cfg.Store.SnapshotInterval, "snapshot-interval", cfg.Store.SnapshotInterval, "how often to check whether a snapshot is due")
 	fs.Uint64Var(&cfg.Store.TrailingLogs, "trailing-logs", cfg.Store.TrailingLogs, "raft log entries kept after a snapshot, for slow followers")
+	serfAddr := fs.String("serf-addr", "", "address to gossip on with the other servers and the nodes (Serf) (default: the raft address's host, port 7946; \"off\" disables)")
+	join := fs.String("join", "", "Serf addresses of members to join, comma-separated (retried until one answers)")
+	fs.StringVar(&cfg.JoinToken, "join-token", "", "the cluster's join token; gossip is encrypted with a key derived from it (default: <data-dir>/join-token, made on first start)")
 	withNode := fs.Bool("with-node", false, "also run a node daemon in this process (as k3s servers do), with its data in <data-dir>/node; the node flags below apply")
 	var nf nodeFlags
 	nf.register(fs, "")
@@ -76,6 +81,20 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg.Logger = logger
 	cfg.Store.Logger = logger
 	cfg.Version = version
+	switch *serfAddr {
+	case "off":
+	case "":
+		host, _, err := net.SplitHostPort(cfg.RaftAddr)
+		if err != nil {
+			return fmt.Errorf("--raft-addr %q: %w", cfg.RaftAddr, err)
+		}
+		cfg.SerfAddr = net.JoinHostPort(host, "7946")
+	default:
+		cfg.SerfAddr = *serfAddr
+	}
+	if *join != "" {
+		cfg.Join = strings.Split(*join, ",")
+	}
 	if !*withNode {
 		return server.Run(ctx, cfg)
 	}
@@ -89,6 +108,7 @@ func runServerWithNode(ctx context.Context, cfg server.Config, nf *nodeFlags, lo
 	if err != nil {
 		return err
 	}
+	cfg.NodeName = ncfg.NodeName // the server's gossip member stands for its node too
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ready := make(chan struct{})

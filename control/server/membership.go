@@ -1,0 +1,93 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/skiff-sh/skiff/control/membership"
+)
+
+// joinTokenFile holds the join token of a server that was given none.
+const joinTokenFile = "join-token"
+
+// JoinToken returns the token the server gossips with: the configured
+// one, else the one in its data dir, made (and logged) on first start.
+func JoinToken(cfg Config, log *slog.Logger) (string, error) {
+	if cfg.JoinToken != "" {
+		return cfg.JoinToken, nil
+	}
+	path := filepath.Join(cfg.DataDir, joinTokenFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("server: join token: %w", err)
+	}
+	var b [24]byte
+	rand.Read(b[:]) //nolint:errcheck // crypto/rand does not fail on Linux
+	token := hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("server: join token: %w", err)
+	}
+	log.Info("skiff server: made the cluster's join token; give it to the other servers and nodes (--join-token)", "token", token, "file", path)
+	return token, nil
+}
+
+// startMembership joins the cluster's gossip (when cfg.SerfAddr is set),
+// advertising the raft and API addresses (and the Node this server runs).
+func startMembership(ctx context.Context, cfg Config, apiURL string) (*membership.Membership, error) {
+	if cfg.SerfAddr == "" {
+		return nil, nil
+	}
+	token, err := JoinToken(cfg, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	api := apiURL
+	if u, err := url.Parse(apiURL); err == nil {
+		api = u.Host
+	}
+	mc := membership.DefaultConfig()
+	mc.NodeName, mc.Role, mc.BindAddr, mc.JoinToken, mc.Join = cfg.Name, membership.RoleServer, cfg.SerfAddr, token, cfg.Join
+	mc.Logger = cfg.Logger.With("component", "serf")
+	mc.SnapshotPath = filepath.Join(cfg.DataDir, "serf.snapshot")
+	mc.Tags = map[string]string{membership.TagRaftAddr: cfg.RaftAddr, membership.TagAPIAddr: api}
+	if host, _, err := net.SplitHostPort(cfg.SerfAddr); err == nil && net.ParseIP(host) != nil && !net.ParseIP(host).IsUnspecified() {
+		mc.Tags[membership.TagSerfAddr] = cfg.SerfAddr
+	}
+	if cfg.NodeName != "" {
+		mc.Tags[membership.TagNodeName] = cfg.NodeName
+	}
+	jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	m, err := membership.Start(jctx, mc)
+	if err != nil {
+		return nil, fmt.Errorf("server: join the cluster's gossip on %s: %w", cfg.SerfAddr, err)
+	}
+	cfg.Logger.Info("skiff server: gossiping", "serf", m.Addr(), "join", cfg.Join)
+	return m, nil
+}
+
+// stopMembership leaves the gossip gracefully, so the others see "left",
+// not "failed".
+func stopMembership(m *membership.Membership, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := m.Leave(ctx); err != nil {
+		log.Warn("leave the gossip", "err", err)
+	}
+	if err := m.Shutdown(); err != nil {
+		log.Warn("stop the gossip", "err", err)
+	}
+}

@@ -114,6 +114,7 @@ func (c *procCluster) start(t *testing.T, m *memberProc) {
 		"--raft-addr", m.raftAddr,
 		"--client-addr", m.clientAddr,
 		"--api-addr", "127.0.0.1:0",
+		"--serf-addr", "off", // several members on one loopback
 		"--peers", c.peers,
 		// Snapshot often, keep a short log after each: restarts then
 		// restore from a snapshot plus a log suffix, and a member that was

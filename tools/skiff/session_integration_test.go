@@ -23,7 +23,7 @@ func startServer(t *testing.T, bin string) string {
 	t.Helper()
 	dir := t.TempDir()
 	srv := exec.Command(bin, "server", "--name", "solo", "--data-dir", dir,
-		"--raft-addr", freeAddr(t), "--client-addr", freeAddr(t), "--api-addr", "127.0.0.1:0", "--log-level", "warn")
+		"--raft-addr", freeAddr(t), "--client-addr", freeAddr(t), "--api-addr", "127.0.0.1:0", "--serf-addr", "off", "--log-level", "warn")
 	var logs bytes.Buffer
 	srv.Stdout, srv.Stderr = &logs, &logs
 	srv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

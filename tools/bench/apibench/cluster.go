@@ -82,6 +82,7 @@ func startCluster(spec clusterSpec, log *slog.Logger) (*cluster, error) {
 			"--raft-addr", addr(0, i),
 			"--client-addr", s.etcdAddr,
 			"--api-addr", hostPort(0),
+			"--serf-addr", "off", // three servers on one loopback; gossip is not measured
 			"--peers", strings.Join(peers, ","),
 		}
 		if spec.debug {

@@ -34,6 +34,7 @@ func skiffSpecs(bin, dir string, ports []int) ([]memberSpec, error) {
 				"--raft-addr", hostPort(ports[clusterSize+i]),
 				"--client-addr", hostPort(ports[i]),
 				"--api-addr", "127.0.0.1:0",
+				"--serf-addr", "off", // three servers on one loopback; gossip is not measured
 				"--peers", strings.Join(peers, ","),
 			},
 		}

@@ -101,7 +101,7 @@ func TestMemberArgs(t *testing.T) {
 		t.Fatalf("skiffSpecs: %v", err)
 	}
 	got := strings.Join(specs[1].args, " ")
-	const want = "server --name n2 --data-dir /tmp/x/n2 --raft-addr 127.0.0.1:12 --client-addr 127.0.0.1:2 --api-addr 127.0.0.1:0 --peers n1=127.0.0.1:11,n2=127.0.0.1:12,n3=127.0.0.1:13"
+	const want = "server --name n2 --data-dir /tmp/x/n2 --raft-addr 127.0.0.1:12 --client-addr 127.0.0.1:2 --api-addr 127.0.0.1:0 --serf-addr off --peers n1=127.0.0.1:11,n2=127.0.0.1:12,n3=127.0.0.1:13"
 	if got != want {
 		t.Errorf("skiff n2 args:\n got %q\nwant %q", got, want)
 	}

@@ -6,7 +6,8 @@
 //
 // Build and run it as the scheduler "mostallocated":
 //
-//	skiff policy push mostallocated <(skiff policy build ./wasm/examples/mostallocated/module)
+//	skiff policy build ./wasm/examples/mostallocated/module -o mostallocated.wasm
+//	skiff policy push mostallocated mostallocated.wasm
 //
 // and give pods spec.schedulerName: mostallocated.
 package mostallocated

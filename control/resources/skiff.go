@@ -14,6 +14,7 @@ import (
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-sh/skiff/control/allocator"
@@ -75,6 +76,11 @@ func skiff(opts Options) []*registry.Resource {
 		New:    func() runtime.Object { return &v1.SchedulingPolicy{} }, NewList: func() runtime.Object { return &v1.SchedulingPolicyList{} },
 		JSONStorage: true, Status: true, Generation: true,
 	}
+	policies.Default = func(obj runtime.Object) {
+		if p := obj.(*v1.SchedulingPolicy); p.Spec.Shadow && p.Spec.ShadowOf == "" {
+			p.Spec.ShadowOf = v1.DefaultShadowOf
+		}
+	}
 	policies.PrepareForCreate = func(obj runtime.Object) {
 		p := obj.(*v1.SchedulingPolicy)
 		p.Status = v1.SchedulingPolicyStatus{}
@@ -85,6 +91,12 @@ func skiff(opts Options) []*registry.Resource {
 	}
 	policies.PrepareForUpdate = func(obj, old runtime.Object) {
 		p, o := obj.(*v1.SchedulingPolicy), old.(*v1.SchedulingPolicy)
+		// A new candidate (module, configuration, or what it shadows) starts a
+		// new comparison.
+		if p.Spec.Module != o.Spec.Module || p.Spec.ShadowOf != o.Spec.ShadowOf || (p.Spec.Shadow && !o.Spec.Shadow) ||
+			!apiequality.Semantic.DeepEqual(p.Spec.Configuration, o.Spec.Configuration) {
+			p.Status.Shadow = nil
+		}
 		if p.Spec.Module == o.Spec.Module {
 			return
 		}
@@ -109,6 +121,17 @@ func skiff(opts Options) []*registry.Resource {
 		errs := apimachineryvalidation.ValidateObjectMetaUpdate(&p.ObjectMeta, &o.ObjectMeta, field.NewPath("metadata"))
 		if len(p.Status.History) > v1.MaxHistory {
 			errs = append(errs, field.TooMany(field.NewPath("status", "history"), len(p.Status.History), v1.MaxHistory))
+		}
+		if sh := p.Status.Shadow; sh != nil {
+			path := field.NewPath("status", "shadow")
+			for _, c := range []struct {
+				name string
+				n    int64
+			}{{"decisions", sh.Decisions}, {"agreements", sh.Agreements}, {"disagreements", sh.Disagreements}, {"failures", sh.Failures}, {"dropped", sh.Dropped}} {
+				if c.n < 0 {
+					errs = append(errs, field.Invalid(path.Child(c.name), c.n, "must not be negative"))
+				}
+			}
 		}
 		return errs
 	}
@@ -228,13 +251,15 @@ func validateModuleUpdate(m, old *v1.PolicyModule) field.ErrorList {
 }
 
 // validatePolicy checks a SchedulingPolicy: a scheduler name Kubernetes
-// accepts, not the default scheduler's, and a module that exists and
-// schedules.
+// accepts, not the default scheduler's, a module that exists and
+// schedules, and for a shadow policy a scheduler to shadow other than
+// itself.
 func validatePolicy(kv allocator.KV, modules *registry.Resource, p *v1.SchedulingPolicy) field.ErrorList {
 	errs := apimachineryvalidation.ValidateObjectMeta(&p.ObjectMeta, false, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
 	if p.Name == "default-scheduler" {
 		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), p.Name, "is the built-in scheduler's name"))
 	}
+	errs = append(errs, validateShadow(p)...)
 	modPath := field.NewPath("spec", "module")
 	if p.Spec.Module == "" {
 		return append(errs, field.Required(modPath, `the content address ("sha256:<hex>") of a PolicyModule`))
@@ -253,6 +278,28 @@ func validatePolicy(kv allocator.KV, modules *registry.Resource, p *v1.Schedulin
 	}
 	if !slices.Contains(m.Spec.Hooks, v1.HookFilter) && !slices.Contains(m.Spec.Hooks, v1.HookScore) {
 		errs = append(errs, field.Invalid(modPath, p.Spec.Module, fmt.Sprintf("the module implements %v, not filter or score: it is not a scheduler", m.Spec.Hooks)))
+	}
+	return errs
+}
+
+// validateShadow checks spec.shadowOf: set only on a shadow policy (the
+// default fills it in), a scheduler name, and not the policy's own.
+func validateShadow(p *v1.SchedulingPolicy) field.ErrorList {
+	path := field.NewPath("spec", "shadowOf")
+	of := p.Spec.ShadowOf
+	switch {
+	case !p.Spec.Shadow && of != "":
+		return field.ErrorList{field.Forbidden(path, "only a shadow policy (spec.shadow: true) runs beside another scheduler")}
+	case !p.Spec.Shadow:
+		return nil
+	case of == "":
+		return field.ErrorList{field.Required(path, "the scheduler to run beside")}
+	case of == p.Name:
+		return field.ErrorList{field.Invalid(path, of, "must not name the policy itself: a shadow policy places no pods of its own")}
+	}
+	var errs field.ErrorList
+	for _, msg := range validation.IsDNS1123Subdomain(of) {
+		errs = append(errs, field.Invalid(path, of, msg))
 	}
 	return errs
 }

@@ -255,3 +255,83 @@ func TestSchedulingPolicy(t *testing.T) {
 		t.Errorf("generation = %d after spec changes", p.Generation)
 	}
 }
+
+func TestShadowPolicy(t *testing.T) {
+	good := builtintest.Scheduler(t)
+	e := newSkiffEnv(t)
+	if _, err := e.upload(t, good); err != nil {
+		t.Fatal(err)
+	}
+	create := func(name string, spec v1.SchedulingPolicySpec) (*v1.SchedulingPolicy, error) {
+		spec.Module = v1.Digest(good)
+		obj, err := e.policies.Create(t.Context(), "", &v1.SchedulingPolicy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}, registry.CreateOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return obj.(*v1.SchedulingPolicy), nil
+	}
+	tests := []struct {
+		name        string
+		spec        v1.SchedulingPolicySpec
+		field, want string
+	}{
+		{"shadow of itself", v1.SchedulingPolicySpec{Shadow: true, ShadowOf: "candidate"}, "spec.shadowOf", "must not name the policy itself"},
+		{"shadowOf without shadow", v1.SchedulingPolicySpec{ShadowOf: "default-scheduler"}, "spec.shadowOf", "only a shadow policy"},
+		{"shadowOf not a name", v1.SchedulingPolicySpec{Shadow: true, ShadowOf: "Not_A_Name"}, "spec.shadowOf", "RFC 1123"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := create("candidate", tc.spec)
+			wantInvalid(t, err, tc.field, tc.want)
+		})
+	}
+
+	// shadowOf defaults to the default scheduler.
+	p, err := create("candidate", v1.SchedulingPolicySpec{Shadow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Spec.ShadowOf != v1.DefaultShadowOf {
+		t.Errorf("shadowOf = %q, want %q", p.Spec.ShadowOf, v1.DefaultShadowOf)
+	}
+	// An update that makes it shadow itself is refused too.
+	_, _, err = e.policies.Update(t.Context(), "", "candidate", func(cur k8sruntime.Object) (k8sruntime.Object, error) {
+		c := cur.(*v1.SchedulingPolicy)
+		c.Spec.ShadowOf = "candidate"
+		return c, nil
+	}, registry.UpdateOptions{})
+	wantInvalid(t, err, "spec.shadowOf", "must not name the policy itself")
+
+	// The scheduler's counters: written through status, negative refused,
+	// kept across a label change, reset when the candidate changes.
+	setStatus := func(sh *v1.ShadowStatus) error {
+		_, _, err := e.policies.Update(t.Context(), "", "candidate", func(cur k8sruntime.Object) (k8sruntime.Object, error) {
+			c := cur.(*v1.SchedulingPolicy)
+			c.Status.Shadow = sh
+			return c, nil
+		}, registry.UpdateOptions{Subresource: "status"})
+		return err
+	}
+	wantInvalid(t, setStatus(&v1.ShadowStatus{Decisions: -1}), "status.shadow.decisions", "negative")
+	if err := setStatus(&v1.ShadowStatus{Decisions: 3, Agreements: 2, Disagreements: 1}); err != nil {
+		t.Fatal(err)
+	}
+	update := func(f func(*v1.SchedulingPolicy)) *v1.SchedulingPolicy {
+		t.Helper()
+		obj, _, err := e.policies.Update(t.Context(), "", "candidate", func(cur k8sruntime.Object) (k8sruntime.Object, error) {
+			c := cur.(*v1.SchedulingPolicy)
+			f(c)
+			return c, nil
+		}, registry.UpdateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return obj.(*v1.SchedulingPolicy)
+	}
+	if p := update(func(c *v1.SchedulingPolicy) { c.Labels = map[string]string{"a": "b"} }); p.Status.Shadow == nil || p.Status.Shadow.Decisions != 3 {
+		t.Errorf("after a label change shadow status = %+v, want kept", p.Status.Shadow)
+	}
+	if p := update(func(c *v1.SchedulingPolicy) { c.Spec.Configuration = &k8sruntime.RawExtension{Raw: []byte(`{"w":1}`)} }); p.Status.Shadow != nil {
+		t.Errorf("after a configuration change shadow status = %+v, want reset", p.Status.Shadow)
+	}
+}

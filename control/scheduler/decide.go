@@ -74,6 +74,11 @@ type worker struct {
 	cands   []candidate
 	rejects []reject
 	rng     *rand.Rand
+	// capture keeps the nodes of the decision (all windows) in seen and their names in
+	// seenNames, for shadow policies to decide on the same snapshot.
+	capture   bool
+	seen      []abi.NodeInput
+	seenNames []string
 }
 
 type candidate struct {
@@ -90,6 +95,7 @@ type reject struct {
 // in w.cands, a *FitError when there are none, or the policy's error.
 func (s *Scheduler) decide(ctx context.Context, w *worker, pol served, pod *podInput) error {
 	w.cands, w.rejects = w.cands[:0], w.rejects[:0]
+	w.seen, w.seenNames = w.seen[:0], w.seenNames[:0]
 	s.snap.mu.RLock()
 	total := len(s.snap.list)
 	s.snap.mu.RUnlock()
@@ -128,8 +134,14 @@ func (s *Scheduler) decide(ctx context.Context, w *worker, pol served, pod *podI
 			if pod.Owner != 0 {
 				w.in.Nodes[i].Matching = n.owners[pod.Owner]
 			}
+			if w.capture {
+				w.seenNames = append(w.seenNames, n.name)
+			}
 		}
 		s.snap.mu.RUnlock()
+		if w.capture {
+			w.seen = append(w.seen, w.in.Nodes...)
+		}
 		if err := pol.policy.Schedule(ctx, &w.in, &w.res); err != nil {
 			return err
 		}

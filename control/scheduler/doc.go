@@ -25,4 +25,11 @@
 // Config.UnschedulableCondition a PodScheduled=False condition, and waits until a node is added or changes or a bound pod goes,
 // then retries with backoff (and at least every FlushInterval). A policy failure (trap, timeout,
 // bad output, quarantine) fails that attempt with an event and retries with backoff.
+//
+// With Config.Uploads, a SchedulingPolicy with spec.shadow runs beside the scheduler it shadows
+// (shadow.go): after each placement of a pod of spec.shadowOf, the nodes of that decision go to
+// a bounded queue (dropped and counted when full) and one shadow worker runs the shadow module
+// on them. It never binds or assumes; agreements, disagreements and failures are counted in the
+// policy's status.shadow every ShadowStatusInterval, and a disagreement is a ShadowPlacement
+// event on the pod.
 package scheduler

@@ -71,6 +71,15 @@ type Config struct {
 	// UploadRuntime configures the wasm runtime of uploaded modules (zero: the runtime's
 	// defaults). NoInterrupt is always off for uploads.
 	UploadRuntime wasmrt.Config
+	// ShadowQueue bounds the pods waiting for the shadow policies (spec.shadow; default 1024):
+	// beyond it a pod is dropped and counted, so shadows never slow the scheduler.
+	ShadowQueue int
+	// ShadowStatusInterval is how often the shadow policies' counts are written to their
+	// status (default 5s).
+	ShadowStatusInterval time.Duration
+	// ObserveShadow, if set, is called after every shadow decision (from the shadow worker, or
+	// a scheduling worker for a dropped pod): the hook for metrics.
+	ObserveShadow func(ShadowDecision)
 	Logger        *slog.Logger
 }
 
@@ -109,6 +118,8 @@ type Scheduler struct {
 	// up holds the uploaded policies (nil unless Config.Uploads).
 	up       *uploads
 	policies *registry.Store
+	// shadow runs the shadow policies (nil unless Config.Uploads).
+	shadow *shadower
 }
 
 // New returns a scheduler over reg.
@@ -136,6 +147,12 @@ func New(reg *registry.Registry, cfg Config) (*Scheduler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShadowQueue <= 0 {
+		cfg.ShadowQueue = 1024
+	}
+	if cfg.ShadowStatusInterval <= 0 {
+		cfg.ShadowStatusInterval = 5 * time.Second
 	}
 	s := &Scheduler{reg: reg, cfg: cfg, log: cfg.Logger,
 		pods:   reg.Store(corev1.SchemeGroupVersion.WithResource("pods")),
@@ -196,6 +213,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		if up == nil {
 			return nil
 		}
+		s.shadow = newShadower(s)
+		wg.Go(func() { s.shadow.run(ctx) })
 	}
 
 	podInf, nodeInf := f.ForStore(s.pods), f.ForStore(s.nodes)
@@ -411,6 +430,8 @@ func (s *Scheduler) scheduleOne(ctx context.Context, w *worker, binders chan str
 		return true
 	}
 	in := newPodInput(pod, s.strs, s.owners)
+	shadows := s.up.shadowsOf(pod.Spec.SchedulerName)
+	w.capture = len(shadows) > 0
 	var node *nodeInfo
 	for try := 0; node == nil && try < 3; try++ {
 		if err = s.decide(ctx, w, pol, &in); err != nil {
@@ -446,6 +467,9 @@ func (s *Scheduler) scheduleOne(ctx context.Context, w *worker, binders chan str
 		s.queue.AddRateLimited(key)
 		done()
 		return true
+	}
+	if w.capture {
+		s.shadow.offer(pod, node.name, w, shadows)
 	}
 	binds.Go(func() {
 		a.Node = node.name

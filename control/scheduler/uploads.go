@@ -2,10 +2,12 @@ package scheduler
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -47,6 +49,9 @@ type uploads struct {
 	told map[types.UID]bool
 	// pods is the scheduler's pod cache, once it has one.
 	pods cache.Indexer
+	// shadows indexes the shadow policies by the scheduler they run beside, rebuilt on every
+	// change of byName, read without the lock on the hot path.
+	shadows atomic.Pointer[map[string][]*upload]
 }
 
 // setPods hands over the pod cache and queues the pods of the policies seen so far.
@@ -61,6 +66,10 @@ type upload struct {
 	name, module string
 	config       []byte
 	generation   int64
+	// shadowOf is the scheduler a shadow policy runs beside; "" for a policy that places pods.
+	shadowOf string
+	// stats are a shadow policy's counts not yet written to its status.
+	stats shadowStats
 
 	mu       sync.Mutex // serialises loading
 	loaded   *wasmrt.Module
@@ -76,7 +85,30 @@ func (u *uploads) has(name string) bool {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.byName[name] != nil
+	up := u.byName[name]
+	return up != nil && up.shadowOf == ""
+}
+
+// shadowsOf returns the shadow policies that run beside scheduler; the slice is not modified.
+func (u *uploads) shadowsOf(scheduler string) []*upload {
+	if u == nil {
+		return nil
+	}
+	if idx := u.shadows.Load(); idx != nil {
+		return (*idx)[scheduler]
+	}
+	return nil
+}
+
+// reindex rebuilds the shadow index; u.mu is held.
+func (u *uploads) reindex() {
+	idx := map[string][]*upload{}
+	for _, up := range u.byName {
+		if up.shadowOf != "" {
+			idx[up.shadowOf] = append(idx[up.shadowOf], up)
+		}
+	}
+	u.shadows.Store(&idx)
 }
 
 func (u *uploads) forgetPod(uid types.UID) {
@@ -129,16 +161,31 @@ func (u *uploads) set(obj any) {
 	if p.Spec.Configuration != nil {
 		config = p.Spec.Configuration.Raw
 	}
+	var shadowOf string
+	if p.Spec.Shadow {
+		shadowOf = cmp.Or(p.Spec.ShadowOf, v1.DefaultShadowOf)
+	}
 	u.mu.Lock()
 	old := u.byName[p.Name]
-	if old != nil && old.module == p.Spec.Module && bytes.Equal(old.config, config) {
+	if old != nil && old.module == p.Spec.Module && bytes.Equal(old.config, config) && old.shadowOf == shadowOf {
 		u.mu.Unlock()
 		return
 	}
-	u.byName[p.Name] = &upload{name: p.Name, module: p.Spec.Module, config: config, generation: p.Generation}
+	u.byName[p.Name] = &upload{name: p.Name, module: p.Spec.Module, config: config, generation: p.Generation, shadowOf: shadowOf}
+	u.reindex()
 	u.mu.Unlock()
 	if old != nil {
 		old.close()
+	}
+	if shadowOf != "" {
+		u.s.log.Info("scheduler: running scheduling policy as a shadow", "policy", p.Name, "shadowOf", shadowOf, "module", p.Spec.Module)
+		if old != nil && old.shadowOf == "" {
+			// Its pending pods now name a policy that places none.
+			for _, pod := range u.podsNamed(p.Name) {
+				u.s.noScheduler(pod)
+			}
+		}
+		return
 	}
 	u.s.log.Info("scheduler: serving scheduling policy", "scheduler", p.Name, "module", p.Spec.Module)
 	u.requeue(p.Name)
@@ -155,6 +202,7 @@ func (u *uploads) remove(obj any) {
 	u.mu.Lock()
 	old := u.byName[p.Name]
 	delete(u.byName, p.Name)
+	u.reindex()
 	u.mu.Unlock()
 	if old != nil {
 		old.close()
@@ -206,17 +254,27 @@ func NoSchedulerMessage(name string) string {
 	return fmt.Sprintf("no scheduler named %q: create a SchedulingPolicy named %q or use %s", name, name, DefaultSchedulerName)
 }
 
+// ShadowOnlyMessage is the FailedScheduling event of a pod naming a shadow policy.
+func ShadowOnlyMessage(name, shadowOf string) string {
+	return fmt.Sprintf("scheduling policy %q is a shadow of %s and places no pods: use %s, or set the policy's spec.shadow to false", name, shadowOf, shadowOf)
+}
+
 // noScheduler tells a pod, once, that no scheduler of its name exists.
 func (s *Scheduler) noScheduler(pod *corev1.Pod) {
 	u := s.up
 	u.mu.Lock()
-	if u.told[pod.UID] || u.byName[pod.Spec.SchedulerName] != nil {
+	up := u.byName[pod.Spec.SchedulerName]
+	if u.told[pod.UID] || (up != nil && up.shadowOf == "") {
 		u.mu.Unlock()
 		return
 	}
 	u.told[pod.UID] = true
 	u.mu.Unlock()
-	s.rec.event(pod, corev1.EventTypeWarning, "FailedScheduling", NoSchedulerMessage(pod.Spec.SchedulerName))
+	msg := NoSchedulerMessage(pod.Spec.SchedulerName)
+	if up != nil {
+		msg = ShadowOnlyMessage(up.name, up.shadowOf)
+	}
+	s.rec.event(pod, corev1.EventTypeWarning, "FailedScheduling", msg)
 }
 
 // policyFor returns the policy serving scheduler: the built-in one or an upload, loaded now if
@@ -230,6 +288,9 @@ func (s *Scheduler) policyFor(ctx context.Context, scheduler string) (served, er
 	s.up.mu.Unlock()
 	if up == nil {
 		return served{}, errors.New(NoSchedulerMessage(scheduler))
+	}
+	if up.shadowOf != "" {
+		return served{}, errors.New(ShadowOnlyMessage(up.name, up.shadowOf))
 	}
 	m, err := s.up.load(ctx, up)
 	if err != nil {

@@ -2,6 +2,7 @@
 // to a cluster and points SchedulingPolicies (skiff.dev/v1alpha1) at them.
 //
 //	skiff policy push NAME FILE.wasm   upload the module (if new) and run it as scheduler NAME
+//	  --shadow [--shadow-of S]         ... or as a shadow of S: compared with S, placing no pods
 //	skiff policy list                  the scheduling policies: module, age, loaded
 //	skiff policy rollback NAME         point NAME at the module it ran before
 //
@@ -50,8 +51,16 @@ func NewClient(cfg *rest.Config) (rest.Interface, error) {
 
 const usage = `usage:
   skiff policy push NAME FILE.wasm   upload a module and run it as the scheduler NAME
+  skiff policy push NAME FILE.wasm --shadow [--shadow-of S]
+                                     run it beside S (default-scheduler) placing no pods,
+                                     and count where it would have placed S's pods
   skiff policy list                  list the scheduling policies
   skiff policy rollback NAME         point NAME at the module it ran before
+  skiff policy build DIR [-o FILE]   build the Go policy package in DIR into a checked module
+  skiff policy test FILE.wasm --snapshot SNAP.json [--native DIR|NAME]
+                                     replay a cluster snapshot's pending pods through the module
+  skiff policy test [FILE.wasm] --record SNAP.json [--native DIR|NAME]
+                                     record the cluster into SNAP.json (and replay it)
 `
 
 // Run runs one `skiff policy` command with client (see NewClient) and
@@ -63,12 +72,19 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, client re
 	}
 	var err error
 	switch cmd, rest := args[0], args[1:]; {
-	case cmd == "push" && len(rest) == 2:
-		err = push(ctx, client, stdout, rest[0], rest[1])
+	case cmd == "push":
+		p, perr := parsePush(rest)
+		if perr != nil {
+			fmt.Fprintf(stderr, "error: %v\n%s", perr, usage)
+			return 2
+		}
+		err = push(ctx, client, stdout, p)
 	case cmd == "list" && len(rest) == 0:
 		err = list(ctx, client, stdout, time.Now())
 	case cmd == "rollback" && len(rest) == 1:
 		err = rollback(ctx, client, stdout, rest[0])
+	case cmd == "build" || cmd == "test":
+		return runLocal(ctx, cmd, rest, stdout, stderr, client)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -103,8 +119,9 @@ func explain(err error) string {
 
 // push uploads the module unless it is there, then creates or updates the
 // policy to run it.
-func push(ctx context.Context, client rest.Interface, out io.Writer, name, file string) error {
-	wasm, err := os.ReadFile(file)
+func push(ctx context.Context, client rest.Interface, out io.Writer, args pushArgs) error {
+	name := args.name
+	wasm, err := os.ReadFile(args.file)
 	if err != nil {
 		return fmt.Errorf("read module: %w", err)
 	}
@@ -127,20 +144,23 @@ func push(ctx context.Context, client rest.Interface, out io.Writer, name, file 
 		fmt.Fprintf(out, "policymodule/%s unchanged\n", modName)
 	}
 
-	var verb string
+	var verb, desc string
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var p v1.SchedulingPolicy
 		err := client.Get().Resource("schedulingpolicies").Name(name).Do(ctx).Into(&p)
 		if apierrors.IsNotFound(err) {
 			p = v1.SchedulingPolicy{TypeMeta: metav1.TypeMeta{APIVersion: v1.SchemeGroupVersion.String(), Kind: "SchedulingPolicy"},
 				ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1.SchedulingPolicySpec{Module: digest}}
-			verb = "created"
+			args.apply(&p.Spec)
+			verb, desc = "created", args.describe(&p.Spec)
 			return client.Post().Resource("schedulingpolicies").Body(&p).Do(ctx).Error()
 		}
 		if err != nil {
 			return err
 		}
-		if p.Spec.Module == digest {
+		changed := args.apply(&p.Spec)
+		desc = args.describe(&p.Spec)
+		if p.Spec.Module == digest && !changed {
 			verb = "unchanged"
 			return nil
 		}
@@ -151,7 +171,7 @@ func push(ctx context.Context, client rest.Interface, out io.Writer, name, file 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "schedulingpolicy/%s %s: module %s\n", name, verb, digest)
+	fmt.Fprintf(out, "schedulingpolicy/%s %s: module %s%s\n", name, verb, digest, desc)
 	return nil
 }
 
@@ -161,7 +181,7 @@ func list(ctx context.Context, client rest.Interface, out io.Writer, now time.Ti
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tMODULE\tREVISIONS\tAGE\tLOADED")
+	fmt.Fprintln(tw, "NAME\tMODULE\tREVISIONS\tAGE\tLOADED\tSHADOW\tAGREEMENT")
 	for _, p := range l.Items {
 		loaded := "Unknown"
 		for _, c := range p.Status.Conditions {
@@ -172,8 +192,9 @@ func list(ctx context.Context, client rest.Interface, out io.Writer, now time.Ti
 				}
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", p.Name, v1.Short(p.Spec.Module), len(p.Status.History),
-			duration.HumanDuration(now.Sub(p.CreationTimestamp.Time)), loaded)
+		shadow, agreement := shadowColumns(&p)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Name, v1.Short(p.Spec.Module), len(p.Status.History),
+			duration.HumanDuration(now.Sub(p.CreationTimestamp.Time)), loaded, shadow, agreement)
 	}
 	return tw.Flush()
 }

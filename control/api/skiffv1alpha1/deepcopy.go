@@ -123,6 +123,42 @@ func (in *SchedulingPolicyStatus) DeepCopyInto(out *SchedulingPolicyStatus) {
 			in.Conditions[i].DeepCopyInto(&out.Conditions[i])
 		}
 	}
+	if in.Shadow != nil {
+		out.Shadow = new(ShadowStatus)
+		in.Shadow.DeepCopyInto(out.Shadow)
+	}
+}
+
+// DeepCopyInto copies the receiver into out.
+func (in *ShadowStatus) DeepCopyInto(out *ShadowStatus) {
+	*out = *in
+	out.LastDisagreement = in.LastDisagreement.DeepCopy()
+}
+
+// DeepCopyInto copies the receiver into out.
+func (in *ShadowDisagreement) DeepCopyInto(out *ShadowDisagreement) {
+	*out = *in
+	in.Time.DeepCopyInto(&out.Time)
+}
+
+// DeepCopy returns a copy of the receiver.
+func (in *ShadowDisagreement) DeepCopy() *ShadowDisagreement {
+	if in == nil {
+		return nil
+	}
+	out := new(ShadowDisagreement)
+	in.DeepCopyInto(out)
+	return out
+}
+
+// DeepCopy returns a copy of the receiver.
+func (in *ShadowStatus) DeepCopy() *ShadowStatus {
+	if in == nil {
+		return nil
+	}
+	out := new(ShadowStatus)
+	in.DeepCopyInto(out)
+	return out
 }
 
 // DeepCopyInto copies the receiver into out.

@@ -62,7 +62,18 @@ type SchedulingPolicySpec struct {
 	Module string `json:"module"`
 	// Configuration, if set, is handed to the module's skiff_configure.
 	Configuration *runtime.RawExtension `json:"configuration,omitempty"`
+	// Shadow makes the policy a candidate that places no pod: each time the
+	// scheduler places a pod of ShadowOf, the module decides the same pod on
+	// the same nodes beside it, and status.shadow records how often the two
+	// agree. A pod naming a shadow policy is not scheduled.
+	Shadow bool `json:"shadow,omitempty"`
+	// ShadowOf is the scheduler (a pod's spec.schedulerName) a shadow policy
+	// runs beside; DefaultShadowOf when empty. Only for shadow policies.
+	ShadowOf string `json:"shadowOf,omitempty"`
 }
+
+// DefaultShadowOf is the scheduler a shadow policy runs beside by default.
+const DefaultShadowOf = "default-scheduler"
 
 // Condition types of a SchedulingPolicy.
 const (
@@ -87,6 +98,36 @@ type SchedulingPolicyStatus struct {
 	History []ModuleRevision `json:"history,omitempty"`
 	// Conditions are Accepted and Loaded.
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Shadow compares a shadow policy's placements with the active
+	// scheduler's since the policy's module, configuration or shadowOf last
+	// changed. The scheduler writes it every few seconds, not per pod.
+	Shadow *ShadowStatus `json:"shadow,omitempty"`
+}
+
+// ShadowStatus counts a shadow policy's decisions. Decisions is
+// Agreements + Disagreements + Failures; Dropped pods were not decided
+// because the shadow queue was full.
+type ShadowStatus struct {
+	Decisions     int64 `json:"decisions"`
+	Agreements    int64 `json:"agreements"`
+	Disagreements int64 `json:"disagreements"`
+	// Failures are calls that failed (trap, deadline, quarantine, module not
+	// loaded); they never affect the pod.
+	Failures int64 `json:"failures"`
+	Dropped  int64 `json:"dropped,omitempty"`
+	// LastDisagreement is the latest pod the two placed differently.
+	LastDisagreement *ShadowDisagreement `json:"lastDisagreement,omitempty"`
+}
+
+// ShadowDisagreement is one pod the active scheduler and the shadow policy
+// placed differently.
+type ShadowDisagreement struct {
+	// Pod is "namespace/name".
+	Pod        string `json:"pod"`
+	ActiveNode string `json:"activeNode"`
+	// ShadowNode is "" when the shadow policy found no feasible node.
+	ShadowNode string      `json:"shadowNode"`
+	Time       metav1.Time `json:"time"`
 }
 
 // ModuleRevision is one module a policy pointed at, and since when.

@@ -36,6 +36,14 @@ func TestJSONRoundTrip(t *testing.T) {
 				History:    []v1.ModuleRevision{{Module: v1.Digest(nil), Time: now}, {Module: v1.Digest(wasm), Time: now}},
 				Conditions: []metav1.Condition{{Type: v1.ConditionLoaded, Status: metav1.ConditionTrue, Reason: "Loaded", LastTransitionTime: now}}},
 		}, &v1.SchedulingPolicy{}, []string{`"configuration":{"weight":3}`, `"module":"sha256:`, `"observedGeneration":2`}},
+		{"shadow policy", &v1.SchedulingPolicy{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "skiff.dev/v1alpha1", Kind: "SchedulingPolicy"},
+			ObjectMeta: metav1.ObjectMeta{Name: "candidate"},
+			Spec:       v1.SchedulingPolicySpec{Module: v1.Digest(wasm), Shadow: true, ShadowOf: "default-scheduler"},
+			Status: v1.SchedulingPolicyStatus{Shadow: &v1.ShadowStatus{Decisions: 5, Agreements: 3, Disagreements: 1, Failures: 1,
+				LastDisagreement: &v1.ShadowDisagreement{Pod: "default/p", ActiveNode: "node-a", ShadowNode: "node-b", Time: now}}},
+		}, &v1.SchedulingPolicy{}, []string{`"shadow":true`, `"shadowOf":"default-scheduler"`, `"decisions":5`, `"disagreements":1`,
+			`"lastDisagreement":{"pod":"default/p","activeNode":"node-a","shadowNode":"node-b"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,12 +72,16 @@ func TestJSONRoundTrip(t *testing.T) {
 
 func TestDeepCopyIsDeep(t *testing.T) {
 	p := &v1.SchedulingPolicy{Spec: v1.SchedulingPolicySpec{Configuration: &runtime.RawExtension{Raw: []byte(`{}`)}},
-		Status: v1.SchedulingPolicyStatus{History: []v1.ModuleRevision{{Module: "a"}}, Conditions: []metav1.Condition{{Type: "X"}}}}
+		Status: v1.SchedulingPolicyStatus{History: []v1.ModuleRevision{{Module: "a"}}, Conditions: []metav1.Condition{{Type: "X"}},
+			Shadow: &v1.ShadowStatus{Decisions: 1, LastDisagreement: &v1.ShadowDisagreement{Pod: "p"}}}}
 	c := p.DeepCopy()
 	c.Spec.Configuration.Raw[0] = 'x'
 	c.Status.History[0].Module = "b"
 	c.Status.Conditions[0].Type = "Y"
-	if string(p.Spec.Configuration.Raw) != `{}` || p.Status.History[0].Module != "a" || p.Status.Conditions[0].Type != "X" {
+	c.Status.Shadow.Decisions = 2
+	c.Status.Shadow.LastDisagreement.Pod = "q"
+	if string(p.Spec.Configuration.Raw) != `{}` || p.Status.History[0].Module != "a" || p.Status.Conditions[0].Type != "X" ||
+		p.Status.Shadow.Decisions != 1 || p.Status.Shadow.LastDisagreement.Pod != "p" {
 		t.Errorf("copy shares memory with the original: %#v", p)
 	}
 	m := &v1.PolicyModule{Spec: v1.PolicyModuleSpec{Wasm: []byte{1}, Hooks: []string{"filter"}}}

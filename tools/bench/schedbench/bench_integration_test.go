@@ -33,6 +33,9 @@ func TestRun(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	if len(lines) < 2 || !loadLineRE.MatchString(lines[len(lines)-2]) {
+		t.Errorf("line before the last is not the load line (%v): %q", loadLineRE, lines[max(0, len(lines)-2)])
+	}
 	m := finalLineRE.FindStringSubmatch(lines[len(lines)-1])
 	if m == nil {
 		t.Fatalf("last line %q does not match %v", lines[len(lines)-1], finalLineRE)

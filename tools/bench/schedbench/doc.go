@@ -12,6 +12,10 @@
 // decision-only rate is the policy alone: the workers calling it over a window of as many nodes
 // as one decision sees (kube's percentageOfNodesToScore), encoding included, without the store.
 //
+// The line before the last is `load: cold=Nms cached=Nms`: the median time of Host.Load of the
+// wasm module into a fresh host, with an empty compilation cache directory (compiling) and with
+// one a previous load filled (as a restarted server finds it).
+//
 // The last line is `scheduler: wasm=N pods/s native=N pods/s ratio=X p99=Nms at M nodes`, for
 // the largest node count; p99 is the wasm side's.
 package schedbench

@@ -118,6 +118,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 				n, side.name, r.pods, r.elapsed.Round(time.Millisecond), r.rate(), ms(r.p50), ms(r.p99), r.decisions, r.window)
 		}
 	}
+	cold, cached, err := loadTimes(ctx, cfg, mod, o.TempDir, loadRuns)
+	if err != nil {
+		return fmt.Errorf("schedbench: %w", err)
+	}
+	fmt.Fprintln(out, loadLine(cold, cached))
 	w, nat := last["wasm"], last["native"]
 	fmt.Fprintf(out, "scheduler: wasm=%.0f pods/s native=%.0f pods/s ratio=%.2f p99=%sms at %d nodes\n",
 		w.rate(), nat.rate(), w.rate()/nat.rate(), msNum(w.p99), o.Nodes[len(o.Nodes)-1])

@@ -69,9 +69,13 @@ func TestRevisionHistoryLimit(t *testing.T) {
 		}
 		return nil
 	})
-	if n := e.eventReasons("web")["DeletingReplicaSet"]; n < 2 {
-		t.Errorf("%d DeletingReplicaSet events, want 2", n)
-	}
+	// The events are written after the deletions they report.
+	eventually(t, 10*time.Second, func() error {
+		if n := e.eventReasons("web")["DeletingReplicaSet"]; n < 2 {
+			return fmt.Errorf("%d DeletingReplicaSet events, want 2", n)
+		}
+		return nil
+	})
 }
 
 func TestPauseAndResume(t *testing.T) {

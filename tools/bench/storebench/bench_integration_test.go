@@ -236,6 +236,7 @@ while [ $# -gt 0 ]; do
 	--raft-addr) raft=$2 ;;
 	--client-addr) client=$2 ;;
 	--api-addr) ;; # the stand-in serves no Kubernetes API
+	--serf-addr) ;; # nor gossip
 	--peers) peers=$2 ;;
 	*) echo "fake skiff: unknown flag $1" >&2; exit 2 ;;
 	esac

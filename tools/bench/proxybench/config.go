@@ -5,8 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
+
+	"github.com/skiff-sh/skiff/tools/bench/benchflag"
 )
 
 // Config configures a run. Start from DefaultConfig.
@@ -45,34 +45,10 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// intList is a flag of comma-separated integers.
-type intList []int
-
-func (l *intList) String() string {
-	s := make([]string, len(*l))
-	for i, n := range *l {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, ",")
-}
-
-func (l *intList) Set(v string) error {
-	var out []int
-	for _, f := range strings.Split(v, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			return fmt.Errorf("%q is not a number", f)
-		}
-		out = append(out, n)
-	}
-	*l = out
-	return nil
-}
-
 // RegisterFlags registers the configuration on fs, with DefaultConfig as defaults.
 func RegisterFlags(fs *flag.FlagSet) *Config {
 	c := DefaultConfig()
-	fs.Var((*intList)(&c.Services), "services", "comma-separated service counts; the final line reports the largest")
+	fs.Var((*benchflag.Ints)(&c.Services), "services", "comma-separated service counts; the final line reports the largest")
 	fs.IntVar(&c.Endpoints, "endpoints", c.Endpoints, "endpoints per service")
 	fs.StringVar(&c.NFT, "nft", c.NFT, "nft binary of the anchor")
 	return &c

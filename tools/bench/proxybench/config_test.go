@@ -4,6 +4,8 @@ import (
 	"flag"
 	"slices"
 	"testing"
+
+	"github.com/skiff-sh/skiff/tools/bench/benchflag"
 )
 
 func TestConfig(t *testing.T) {
@@ -32,7 +34,7 @@ func TestConfig(t *testing.T) {
 			}
 		})
 	}
-	if err := (&intList{}).Set("1,x"); err == nil {
+	if err := (&benchflag.Ints{}).Set("1,x"); err == nil {
 		t.Error("Set(\"1,x\") succeeded")
 	}
 }

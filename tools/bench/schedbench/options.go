@@ -5,9 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/skiff-sh/skiff/tools/bench/benchflag"
 )
 
 // Options configure a run. Start from DefaultOptions.
@@ -66,34 +66,10 @@ func (o Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// intList is a flag of comma-separated integers.
-type intList []int
-
-func (l *intList) String() string {
-	s := make([]string, len(*l))
-	for i, n := range *l {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, ",")
-}
-
-func (l *intList) Set(v string) error {
-	var out []int
-	for _, f := range strings.Split(v, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			return fmt.Errorf("%q is not a number", f)
-		}
-		out = append(out, n)
-	}
-	*l = out
-	return nil
-}
-
 // RegisterFlags registers the options on fs, with DefaultOptions as defaults.
 func RegisterFlags(fs *flag.FlagSet) *Options {
 	o := DefaultOptions()
-	fs.Var((*intList)(&o.Nodes), "nodes", "comma-separated cluster sizes; the final line reports the last")
+	fs.Var((*benchflag.Ints)(&o.Nodes), "nodes", "comma-separated cluster sizes; the final line reports the last")
 	fs.IntVar(&o.Pods, "pods", o.Pods, "pending pods scheduled per size and policy")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "scheduler workers (0: GOMAXPROCS)")
 	fs.IntVar(&o.Binders, "binders", o.Binders, "attempts in flight, deciding or binding (0: the scheduler's default)")

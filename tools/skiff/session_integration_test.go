@@ -350,7 +350,19 @@ func rollouts(t *testing.T, k *kubectlSession) {
 	k.must("set", "image", "deploy/roll", "nginx=nginx:1.28")
 	k.must("annotate", "deploy", "roll", "kubernetes.io/change-cause=second", "--overwrite")
 	waitRevision("nginx:1.28", "2")
-	expect(t, "rollout history", k.must("rollout", "history", "deploy/roll"), `(?m)^1\s+first$`, `(?m)^2\s+second$`)
+	// The controller copies the new change-cause onto the ReplicaSet made by set image in a
+	// later reconcile, so the history is polled until it shows both.
+	history := regexp.MustCompile(`(?m)^1\s+first\n2\s+second$`)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		out := k.must("rollout", "history", "deploy/roll")
+		if history.MatchString(out) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rollout history: no match for %q in:\n%s", history, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	expect(t, "rollout undo", k.must("rollout", "undo", "deploy/roll"), `deployment.apps/roll rolled back`)
 	waitRevision("nginx:1.27", "3") // undo brings the first ReplicaSet back as the newest
 	expect(t, "image after undo", k.must("get", "deploy", "roll", "-o", "jsonpath={.spec.template.spec.containers[0].image}"), `^nginx:1.27$`)

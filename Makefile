@@ -35,7 +35,7 @@ wasm:
 ## deps: Debian packages the integration tests and benchmarks need (root)
 # (etcd: the store's anchor; containerd, runc: pods; nftables, iproute2: the proxy and the lab's
 # network; docker-registry: the lab's image mirror; busybox-static: the test images' tools.)
-DEB_PACKAGES := etcd-server etcd-client containerd runc nftables iproute2 docker-registry busybox-static
+DEB_PACKAGES := etcd-server etcd-client containerd runc nftables iproute2 docker-registry busybox-static chromium
 
 deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES)

@@ -50,8 +50,16 @@ type Config struct {
 	// NodeTransport reaches node daemons (pods/log); nil: plain HTTP with
 	// a 5 s dial timeout and no proxy. Mutual TLS to nodes is issue 6's.
 	NodeTransport http.RoundTripper
-	Logger        *slog.Logger
+	// UI, if set, makes the dashboard served under UIPath. It is handed the
+	// API's own handler (authentication included), which it calls in
+	// process for what the browser asks; its own paths are public, so the
+	// sign-in page loads without credentials.
+	UI     func(api http.Handler) http.Handler
+	Logger *slog.Logger
 }
+
+// UIPath is where the dashboard is served.
+const UIPath = "/ui"
 
 // Server is the HTTPS API server.
 type Server struct {
@@ -61,6 +69,7 @@ type Server struct {
 	discovery *discovery
 	openapi   *openapi.Documents
 	members   members
+	status    clusterStatus
 }
 
 // New builds the server; Serve starts it.
@@ -123,6 +132,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/readyz", healthHandler("readyz", append(ping, storeCheck)))
 	mux.HandleFunc("/version", s.version)
 	mux.HandleFunc(MembersPath, s.serveMembers)
+	mux.HandleFunc(StatusPath, s.serveStatus)
 	m := newMetrics(s.cfg.Store)
 	mux.Handle("/metrics", m.handler())
 	mux.HandleFunc(openapi.V2Path, s.openapi.ServeV2)
@@ -134,7 +144,18 @@ func (s *Server) routes() http.Handler {
 		}
 		s.rest.ServeHTTP(w, r)
 	})
-	return m.count(s.authenticate(mux))
+	api := m.count(s.authenticate(mux))
+	if s.cfg.UI == nil {
+		return api
+	}
+	ui := s.cfg.UI(api)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == UIPath || strings.HasPrefix(r.URL.Path, UIPath+"/") {
+			ui.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // authenticate lets public paths through and requires the admin bearer

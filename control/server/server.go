@@ -222,6 +222,7 @@ func Run(ctx context.Context, cfg Config) error {
 		err = fmt.Errorf("server: start the API: %w", err)
 	default:
 		log.Info("skiff server: API serving", "addr", apiAddr, "kubeconfig", filepath.Join(cfg.DataDir, "kubeconfig"))
+		api.SetStatus(gatherStatus(store, fwd))
 		members, merr := startMembership(ctx, cfg, apiAddr)
 		if merr != nil {
 			err = merr

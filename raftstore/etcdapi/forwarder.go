@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -118,6 +119,20 @@ func (f *Forwarder) LeaseTimeToLive(ctx context.Context, leader raft.ServerID, r
 		return nil, err
 	}
 	return out, nil
+}
+
+// MemberStatus asks the named member for its own raftstore.Status (its
+// role, term, indexes and, on the leader, every member's last contact).
+func (f *Forwarder) MemberStatus(ctx context.Context, name string) (*raftstore.Status, error) {
+	out := new(wrapperspb.BytesValue)
+	if err := f.call(ctx, raft.ServerID(name), methodStatus, &emptypb.Empty{}, out, true); err != nil {
+		return nil, err
+	}
+	st := new(raftstore.Status)
+	if err := json.Unmarshal(out.GetValue(), st); err != nil {
+		return nil, fmt.Errorf("etcdapi: status of member %s: %w", name, err)
+	}
+	return st, nil
 }
 
 // call invokes a Peer method on the leader and maps every failure to one of

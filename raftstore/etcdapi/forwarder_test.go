@@ -76,6 +76,10 @@ func (h *hangingPeer) LeaseTimeToLive(ctx context.Context, _ *pb.LeaseTimeToLive
 	return nil, h.hang(ctx, "LeaseTimeToLive")
 }
 
+func (h *hangingPeer) Status(ctx context.Context, _ *emptypb.Empty) (*wrapperspb.BytesValue, error) {
+	return nil, h.hang(ctx, "Status")
+}
+
 // fixedForwarder returns a Forwarder that finds every member at addr.
 func fixedForwarder(t *testing.T, addr string) *Forwarder {
 	t.Helper()
@@ -121,6 +125,10 @@ func TestForwarderConnectionFailures(t *testing.T) {
 		}, raftstore.ErrNoLeader},
 		{"LeaseKeepAlive", func(ctx context.Context, f *Forwarder) error {
 			_, err := f.LeaseKeepAlive(ctx, "n1", 1)
+			return err
+		}, raftstore.ErrNoLeader},
+		{"MemberStatus", func(ctx context.Context, f *Forwarder) error {
+			_, err := f.MemberStatus(ctx, "n1")
 			return err
 		}, raftstore.ErrNoLeader},
 	}

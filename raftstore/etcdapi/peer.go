@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -23,6 +24,7 @@ import (
 //	ReadIndex(Empty) returns (UInt64Value index)
 //	LeaseKeepAlive(Int64Value lease ID) returns (Int64Value TTL)
 //	LeaseTimeToLive(etcd LeaseTimeToLiveRequest) returns (etcd LeaseTimeToLiveResponse)
+//	Status(Empty) returns (BytesValue JSON of raftstore.Status): any member answers for itself
 //
 // An error the store knows crosses as a status whose details hold its
 // raftstore.ErrorCode in an Int64Value, so the follower gets back the same
@@ -34,6 +36,7 @@ const (
 	methodReadIndex       = "/" + peerServiceName + "/ReadIndex"
 	methodLeaseKeepAlive  = "/" + peerServiceName + "/LeaseKeepAlive"
 	methodLeaseTimeToLive = "/" + peerServiceName + "/LeaseTimeToLive"
+	methodStatus          = "/" + peerServiceName + "/Status"
 )
 
 // peerService is what the Peer service's handlers call.
@@ -42,6 +45,7 @@ type peerService interface {
 	ReadIndex(context.Context, *emptypb.Empty) (*wrapperspb.UInt64Value, error)
 	LeaseKeepAlive(context.Context, *wrapperspb.Int64Value) (*wrapperspb.Int64Value, error)
 	LeaseTimeToLive(context.Context, *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error)
+	Status(context.Context, *emptypb.Empty) (*wrapperspb.BytesValue, error)
 }
 
 var peerServiceDesc = grpc.ServiceDesc{
@@ -52,6 +56,7 @@ var peerServiceDesc = grpc.ServiceDesc{
 		unaryMethod(methodReadIndex, peerService.ReadIndex),
 		unaryMethod(methodLeaseKeepAlive, peerService.LeaseKeepAlive),
 		unaryMethod(methodLeaseTimeToLive, peerService.LeaseTimeToLive),
+		unaryMethod(methodStatus, peerService.Status),
 	},
 	Metadata: "raftstore/etcdapi/peer.go",
 }
@@ -118,6 +123,19 @@ func (p *peerServer) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToLiv
 		return nil, peerError(err)
 	}
 	return resp, nil
+}
+
+// Status answers with this member's own raftstore.Status, as JSON.
+func (p *peerServer) Status(ctx context.Context, _ *emptypb.Empty) (*wrapperspb.BytesValue, error) {
+	st, err := p.store.Status(ctx)
+	if err != nil {
+		return nil, peerError(err)
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "encode status: %v", err)
+	}
+	return wrapperspb.Bytes(b), nil
 }
 
 // peerError turns a store error into a status that carries its error code

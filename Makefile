@@ -27,7 +27,7 @@ logger:
 
 ## wasm: the built-in policy modules the binary embeds (wasm/builtin/modules)
 wasm:
-	for m in scheduler replicaset deployment endpoints; do \
+	for m in scheduler replicaset deployment endpoints nodelifecycle; do \
 		GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -buildmode=c-shared \
 			-o wasm/builtin/modules/$$m.wasm ./wasm/policies/$$m/module || exit 1; \
 	done

@@ -35,7 +35,7 @@ func BuiltinPolicies(ctx context.Context, logger *slog.Logger, cacheDir string) 
 		for _, m := range []struct {
 			name string
 			get  func() ([]byte, error)
-		}{{ReplicaSetModule, builtin.ReplicaSet}, {DeploymentModule, builtin.Deployment}, {EndpointsModule, builtin.Endpoints}} {
+		}{{ReplicaSetModule, builtin.ReplicaSet}, {DeploymentModule, builtin.Deployment}, {EndpointsModule, builtin.Endpoints}, {NodeLifecycleModule, builtin.NodeLifecycle}} {
 			b, err := m.get()
 			switch {
 			case errors.Is(err, builtin.ErrNotBuilt):

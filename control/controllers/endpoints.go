@@ -52,7 +52,7 @@ type endpointsLoop struct {
 	*Controllers
 	policy                            Reconciler
 	log                               *slog.Logger
-	rec                               recorder
+	rec                               EventRecorder
 	services, pods, endpoints, slices *registry.Store
 	svcInf, podInf, epInf, sliceInf   cache.SharedIndexInformer
 	handlers                          []func()
@@ -86,7 +86,7 @@ func newEndpointsLoop(c *Controllers, f *informer.Factory, events *registry.Stor
 		l.queue.ShutDown()
 		return nil, fmt.Errorf("controllers: the registry must serve services, pods, endpoints and endpointslices")
 	}
-	l.rec = recorder{events: events, kind: l.services.Resource().Kind, component: endpointsComponent, now: c.Now, log: l.log}
+	l.rec = EventRecorder{Events: events, Kind: l.services.Resource().Kind, Component: endpointsComponent, Now: c.Now, Log: l.log}
 	l.svcInf = f.ForStore(l.services)
 	l.podInf = f.ForStore(l.pods)
 	l.epInf = f.ForStore(l.endpoints)
@@ -403,13 +403,13 @@ func (l *endpointsLoop) sync(ctx context.Context, k string) (after time.Duration
 	res, err := l.policy.Reconcile(ctx, req)
 	if err != nil {
 		if svc != nil {
-			l.rec.record(ctx, svc, corev1.EventTypeWarning, "PolicyFailed", fmt.Sprintf("the %s policy failed: %v", EndpointsModule, err))
+			l.rec.Record(ctx, svc, corev1.EventTypeWarning, "PolicyFailed", fmt.Sprintf("the %s policy failed: %v", EndpointsModule, err))
 		}
 		return 0, fmt.Errorf("%s policy: %w", EndpointsModule, err)
 	}
 	if res.Error != "" {
 		if svc != nil {
-			l.rec.record(ctx, svc, corev1.EventTypeWarning, "ReconcileError", res.Error)
+			l.rec.Record(ctx, svc, corev1.EventTypeWarning, "ReconcileError", res.Error)
 		}
 		return 0, fmt.Errorf("%s policy: %s", EndpointsModule, res.Error)
 	}

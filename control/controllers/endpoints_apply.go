@@ -51,7 +51,7 @@ func (l *endpointsLoop) apply(ctx context.Context, k string, svc *corev1.Service
 	}
 	l.expect(k, epRev, sliceRev)
 	if svc != nil {
-		reportEvents(res, outcomes, func(typ, reason, message string) { l.rec.record(ctx, svc, typ, reason, message) })
+		reportEvents(res, outcomes, func(typ, reason, message string) { l.rec.Record(ctx, svc, typ, reason, message) })
 	}
 	return failed
 }
@@ -60,13 +60,13 @@ func (l *endpointsLoop) apply(ctx context.Context, k string, svc *corev1.Service
 func (l *endpointsLoop) recordFailure(ctx context.Context, svc *corev1.Service, s *registry.Store, verb string, err error) {
 	switch {
 	case s == l.endpoints && verb == abi.VerbCreate:
-		l.rec.record(ctx, svc, corev1.EventTypeWarning, "FailedToCreateEndpoint",
+		l.rec.Record(ctx, svc, corev1.EventTypeWarning, "FailedToCreateEndpoint",
 			fmt.Sprintf("Failed to create endpoint for service %s/%s: %v", svc.Namespace, svc.Name, err))
 	case s == l.endpoints:
-		l.rec.record(ctx, svc, corev1.EventTypeWarning, "FailedToUpdateEndpoint",
+		l.rec.Record(ctx, svc, corev1.EventTypeWarning, "FailedToUpdateEndpoint",
 			fmt.Sprintf("Failed to %s endpoint %s/%s: %v", verb, svc.Namespace, svc.Name, err))
 	default:
-		l.rec.record(ctx, svc, corev1.EventTypeWarning, "FailedToUpdateEndpointSlices",
+		l.rec.Record(ctx, svc, corev1.EventTypeWarning, "FailedToUpdateEndpointSlices",
 			fmt.Sprintf("Error updating Endpoint Slices for Service %s/%s: %v", svc.Namespace, svc.Name, err))
 	}
 }

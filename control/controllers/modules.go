@@ -9,6 +9,7 @@ import (
 	"github.com/skiff-sh/skiff/wasm/abi"
 	"github.com/skiff-sh/skiff/wasm/policies/deployment"
 	"github.com/skiff-sh/skiff/wasm/policies/endpoints"
+	"github.com/skiff-sh/skiff/wasm/policies/nodelifecycle"
 	"github.com/skiff-sh/skiff/wasm/policies/replicaset"
 	"github.com/skiff-sh/skiff/wasm/runtime"
 	"github.com/skiff-sh/skiff/wasm/sdk"
@@ -20,6 +21,9 @@ const (
 	DeploymentModule = "deployment"
 	// EndpointsModule decides both the Endpoints and the EndpointSlices of a Service.
 	EndpointsModule = "endpoints"
+	// NodeLifecycleModule decides what becomes of a lost node and its pods; its host is
+	// control/nodelifecycle.
+	NodeLifecycleModule = "nodelifecycle"
 )
 
 // ReconcileDeadline bounds one reconcile call. It is longer than the
@@ -67,8 +71,9 @@ func Load(ctx context.Context, host *runtime.Host, modules map[string][]byte) (p
 // with the modules.
 func Native() map[string]Reconciler {
 	return map[string]Reconciler{
-		ReplicaSetModule: sdk.NewNativeReconciler(replicaset.Policy{}),
-		DeploymentModule: sdk.NewNativeReconciler(deployment.Policy{}),
-		EndpointsModule:  sdk.NewNativeReconciler(endpoints.Policy{}),
+		ReplicaSetModule:    sdk.NewNativeReconciler(replicaset.Policy{}),
+		DeploymentModule:    sdk.NewNativeReconciler(deployment.Policy{}),
+		EndpointsModule:     sdk.NewNativeReconciler(endpoints.Policy{}),
+		NodeLifecycleModule: sdk.NewNativeReconciler(nodelifecycle.Policy{}),
 	}
 }

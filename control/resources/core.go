@@ -9,7 +9,7 @@ import (
 	"github.com/skiff-sh/skiff/control/registry"
 )
 
-func core(alloc *serviceAllocator) []*registry.Resource {
+func core(alloc *serviceAllocator, tolerationSeconds int64) []*registry.Resource {
 	gv := corev1.SchemeGroupVersion
 
 	ns := base(gv.WithKind("Namespace"), "namespaces", "namespace", false,
@@ -43,7 +43,10 @@ func core(alloc *serviceAllocator) []*registry.Resource {
 	pod.Categories = []string{"all"}
 	pod.Status = true
 	pod.Generation = true
-	pod.PrepareForCreate = preparePodForCreate
+	pod.PrepareForCreate = func(obj runtime.Object) {
+		preparePodForCreate(obj)
+		addDefaultTolerations(obj.(*corev1.Pod), tolerationSeconds)
+	}
 	pod.Fields = podFields
 	pod.GracePeriod = podGracePeriod
 
@@ -95,6 +98,35 @@ func preparePodForCreate(obj runtime.Object) {
 	p.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: qosClass(&p.Spec)}
 	if p.Spec.NodeName != "" {
 		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
+	}
+}
+
+// Taints a lost node gets (see control/nodelifecycle).
+const (
+	taintNotReady    = "node.kubernetes.io/not-ready"
+	taintUnreachable = "node.kubernetes.io/unreachable"
+)
+
+// addDefaultTolerations is the DefaultTolerationSeconds admission plugin:
+// a pod that does not tolerate the not-ready or unreachable NoExecute taint
+// tolerates it for seconds (none are added for negative seconds).
+func addDefaultTolerations(p *corev1.Pod, seconds int64) {
+	if seconds < 0 {
+		return
+	}
+	for _, key := range []string{taintNotReady, taintUnreachable} {
+		tolerated := false
+		for _, t := range p.Spec.Tolerations {
+			effect := t.Effect == "" || t.Effect == corev1.TaintEffectNoExecute
+			keyed := t.Key == key || (t.Key == "" && t.Operator == corev1.TolerationOpExists)
+			value := t.Operator == corev1.TolerationOpExists || t.Value == "" // the taint has no value
+			tolerated = tolerated || (effect && keyed && value)
+		}
+		if !tolerated {
+			p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{
+				Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: new(seconds),
+			})
+		}
 	}
 }
 

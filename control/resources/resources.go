@@ -23,14 +23,24 @@ type Options struct {
 	// WasmCacheDir, if set, keeps the wasm runtime's compiled modules for
 	// validating uploaded policy modules ("" keeps them in memory).
 	WasmCacheDir string
-	Logger       *slog.Logger
+	// DefaultTolerationSeconds is how long a new pod tolerates the taints
+	// node.kubernetes.io/not-ready and unreachable (NoExecute) unless it says
+	// otherwise, as Kubernetes' DefaultTolerationSeconds admission plugin
+	// gives (300 s there; Skiff evicts from a lost node sooner). Negative: add
+	// none.
+	DefaultTolerationSeconds int64
+	Logger                   *slog.Logger
 }
+
+// DefaultTolerationSeconds is Skiff's default for Options.DefaultTolerationSeconds.
+const DefaultTolerationSeconds = 30
 
 // DefaultOptions are Kubernetes' usual ranges (kubeadm's service CIDR).
 func DefaultOptions(kv allocator.KV) Options {
 	return Options{
 		KV: kv, ServiceCIDR: netip.MustParsePrefix("10.96.0.0/12"),
 		NodePortMin: 30000, NodePortMax: 32767, Logger: slog.Default(),
+		DefaultTolerationSeconds: DefaultTolerationSeconds,
 	}
 }
 
@@ -49,7 +59,7 @@ func All(opts Options) ([]*registry.Resource, error) {
 	}
 	svc := &serviceAllocator{ips: ips, ports: ports, logger: opts.Logger}
 	var all []*registry.Resource
-	all = append(all, core(svc)...)
+	all = append(all, core(svc, opts.DefaultTolerationSeconds)...)
 	all = append(all, apps()...)
 	all = append(all, others()...)
 	all = append(all, skiff(opts)...)

@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/skiff-sh/skiff/control/controllers"
 	"github.com/skiff-sh/skiff/control/gc"
 	"github.com/skiff-sh/skiff/control/informer"
+	"github.com/skiff-sh/skiff/control/membership"
 	"github.com/skiff-sh/skiff/control/nodeipam"
+	"github.com/skiff-sh/skiff/control/nodelifecycle"
 	"github.com/skiff-sh/skiff/control/nscontroller"
 	"github.com/skiff-sh/skiff/control/registry"
 	"github.com/skiff-sh/skiff/control/scheduler"
@@ -22,7 +26,7 @@ import (
 // deployment controllers — on whichever member is the raft
 // leader, and only there. Each leadership term gets one informer factory
 // that the controllers share, and ends with every informer stopped.
-func runControllers(store *raftstore.Store, reg *registry.Registry, policies *builtinPolicies, logger *slog.Logger) {
+func runControllers(store *raftstore.Store, reg *registry.Registry, policies *builtinPolicies, cc controllerConfig, logger *slog.Logger) {
 	store.OnLeader(func(ctx context.Context) {
 		informers := informer.NewFactory(reg, 0, logger.With("component", "informers"))
 		defer informers.Shutdown()
@@ -69,6 +73,21 @@ func runControllers(store *raftstore.Store, reg *registry.Registry, policies *bu
 			}
 		})
 		wg.Go(func() {
+			log := logger.With("controller", "node-lifecycle")
+			cfg := nodelifecycle.DefaultConfig()
+			cfg.Policy, cfg.GracePeriod, cfg.Informers, cfg.Logger = policies.workloads[controllers.NodeLifecycleModule], cc.nodeGrace, informers, log
+			if cc.members != nil {
+				cfg.Members, cfg.MembersChanged = cc.members.list, cc.members.changed
+			}
+			c, err := nodelifecycle.New(reg, cfg)
+			if err == nil {
+				err = c.Run(ctx)
+			}
+			if err != nil {
+				log.Error("node lifecycle controller stopped", "err", err)
+			}
+		})
+		wg.Go(func() {
 			log := logger.With("controller", "workloads")
 			c := controllers.New(reg, policies.workloads, log)
 			c.Informers = informers
@@ -78,6 +97,51 @@ func runControllers(store *raftstore.Store, reg *registry.Registry, policies *bu
 		})
 		wg.Wait()
 	})
+}
+
+// controllerConfig is what the controllers take from the server's configuration.
+type controllerConfig struct {
+	nodeGrace time.Duration
+	members   *memberFeed // nil without Serf
+}
+
+// memberFeed hands Serf's view to the controllers: Serf starts after the API (it advertises
+// the API's address), the controllers may start before.
+type memberFeed struct {
+	m       atomic.Pointer[membership.Membership]
+	changed chan struct{}
+}
+
+// newMemberFeed returns a feed, or nil when the server runs without Serf.
+func newMemberFeed(serf bool) *memberFeed {
+	if !serf {
+		return nil
+	}
+	return &memberFeed{changed: make(chan struct{}, 1)}
+}
+
+// set starts feeding m's members, signalling changed on each of its events.
+func (f *memberFeed) set(m *membership.Membership) {
+	if f == nil {
+		return
+	}
+	f.m.Store(m)
+	go func() {
+		for range m.Events() {
+			select {
+			case f.changed <- struct{}{}:
+			default:
+			}
+		}
+	}()
+}
+
+// list is the members, none before Serf started.
+func (f *memberFeed) list() []membership.Member {
+	if m := f.m.Load(); m != nil {
+		return m.Members()
+	}
+	return nil
 }
 
 // builtinPolicies are the policy modules the leader's controllers run.

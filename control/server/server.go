@@ -23,6 +23,7 @@ import (
 
 	"github.com/skiff-sh/skiff/control/apiserver"
 	"github.com/skiff-sh/skiff/control/fieldmanager"
+	"github.com/skiff-sh/skiff/control/nodelifecycle"
 	"github.com/skiff-sh/skiff/control/pki"
 	"github.com/skiff-sh/skiff/control/registry"
 	"github.com/skiff-sh/skiff/control/resources"
@@ -66,6 +67,13 @@ type Config struct {
 	// NodePortMax bound node ports.
 	ServiceCIDR              netip.Prefix
 	NodePortMin, NodePortMax int
+	// NodeGracePeriod is how long a node may go without renewing its Lease
+	// before the node lifecycle controller declares it lost (Serf's failure
+	// detection is faster where there is Serf).
+	NodeGracePeriod time.Duration
+	// DefaultTolerationSeconds is how long new pods tolerate a lost node
+	// before they are evicted, unless they say otherwise.
+	DefaultTolerationSeconds int64
 	// Store holds the store's tuning; its Name, Dir, Transport, Bootstrap,
 	// ClientURL and Forwarder are filled in by Run.
 	Store  raftstore.Config
@@ -93,8 +101,10 @@ func DefaultConfig() Config {
 		Version:     "dev",
 		ServiceCIDR: netip.MustParsePrefix("10.96.0.0/12"),
 		NodePortMin: 30000, NodePortMax: 32767,
-		Store:  raftstore.DefaultConfig(),
-		Logger: slog.Default(),
+		NodeGracePeriod:          nodelifecycle.DefaultConfig().GracePeriod,
+		DefaultTolerationSeconds: resources.DefaultTolerationSeconds,
+		Store:                    raftstore.DefaultConfig(),
+		Logger:                   slog.Default(),
 	}
 }
 
@@ -107,6 +117,8 @@ func (c *Config) Validate() error {
 		return errors.New("server: --data-dir is required")
 	case c.RaftAddr == "":
 		return errors.New("server: --raft-addr is required")
+	case c.NodeGracePeriod <= 0:
+		return fmt.Errorf("server: --node-monitor-grace-period %v must be positive", c.NodeGracePeriod)
 	case c.ClientAddr == "":
 		return errors.New("server: --client-addr is required")
 	case c.APIAddr == "":
@@ -214,7 +226,8 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { serveErr <- gs.Serve(clientLn) }()
 	log.Info("skiff server: store serving", "raft", cfg.RaftAddr, "clients", clientLn.Addr().String(), "peers", len(cfg.Peers), "data", cfg.DataDir)
 
-	api, apiAddr, err := startAPI(ctx, cfg, store, apiLn, serveErr)
+	feed := newMemberFeed(cfg.SerfAddr != "")
+	api, apiAddr, err := startAPI(ctx, cfg, store, apiLn, serveErr, feed)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		err = nil // asked to stop before the API was up
@@ -230,6 +243,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		if members != nil {
 			api.SetMembers(members.Members)
+			feed.set(members)
 			defer stopMembership(members, log)
 		}
 		if cfg.Ready != nil {
@@ -309,7 +323,7 @@ func (t *tcpStream) Addr() net.Addr { return t.advertise }
 // startAPI waits for the cluster secrets (the first server creates them),
 // issues this server's certificate, writes <data-dir>/kubeconfig and serves
 // the Kubernetes API on ln. Serve errors go to errs.
-func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Listener, errs chan<- error) (*apiserver.Server, string, error) {
+func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Listener, errs chan<- error, feed *memberFeed) (*apiserver.Server, string, error) {
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	ca, token, err := clusterSecrets(sctx, store, time.Now())
@@ -339,6 +353,7 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 	ropts := resources.DefaultOptions(store)
 	ropts.ServiceCIDR, ropts.NodePortMin, ropts.NodePortMax, ropts.Logger = cfg.ServiceCIDR, cfg.NodePortMin, cfg.NodePortMax, cfg.Logger
 	ropts.WasmCacheDir = cfg.wasmCache()
+	ropts.DefaultTolerationSeconds = cfg.DefaultTolerationSeconds
 	served, err := resources.All(ropts)
 	if err != nil {
 		ln.Close()
@@ -381,7 +396,7 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 			}
 			return
 		}
-		runControllers(store, reg, policies, cfg.Logger)
+		runControllers(store, reg, policies, controllerConfig{nodeGrace: cfg.NodeGracePeriod, members: feed}, cfg.Logger)
 	}()
 	return api, url, nil
 }

@@ -180,7 +180,7 @@ func (a *Agent) postStatus(ctx context.Context, rt *runtime.Runtime) error {
 		n, err := a.client.CoreV1().Nodes().Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
 		if err == nil {
 			want := a.desiredStatus(&n.Status, version)
-			if last == nil || time.Since(posted) >= statusReportMax || !sameStatus(*last, want) {
+			if last == nil || time.Since(posted) >= statusReportMax || !sameStatus(*last, want) || !sameConditions(n.Status, want) {
 				n.Status = want
 				if _, err = a.client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{FieldManager: "skiff-node"}); err == nil {
 					posted, last = time.Now(), &want
@@ -196,6 +196,25 @@ func (a *Agent) postStatus(ctx context.Context, rt *runtime.Runtime) error {
 		case <-t.C:
 		}
 	}
+}
+
+// sameConditions reports whether the stored status has the conditions this
+// daemon would post: the node lifecycle controller turns them Unknown when it
+// loses touch with the node, and the node says otherwise once it is back.
+func sameConditions(stored, want corev1.NodeStatus) bool {
+	if len(stored.Conditions) != len(want.Conditions) {
+		return false
+	}
+	for _, w := range want.Conditions {
+		found := false
+		for _, s := range stored.Conditions {
+			found = found || (s.Type == w.Type && s.Status == w.Status && s.Reason == w.Reason)
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // sameStatus compares statuses without heartbeat times.

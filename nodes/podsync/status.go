@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -245,13 +246,20 @@ func setCondition(st *corev1.PodStatus, c corev1.PodCondition, now metav1.Time) 
 // writeStatus writes st if it differs from what the API and this worker
 // last had.
 func (w *worker) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.PodStatus) {
-	if equality.Semantic.DeepEqual(pod.Status, st) || (w.written != nil && equality.Semantic.DeepEqual(*w.written, st)) {
+	if equality.Semantic.DeepEqual(pod.Status, st) {
+		return
+	}
+	// What this worker last wrote stands until the API shows a later
+	// version (another writer, such as the node lifecycle controller marking
+	// the pod not ready, or the informer catching up with a different
+	// result): until then the API's copy is stale.
+	if w.written != nil && equality.Semantic.DeepEqual(*w.written, st) && !newerThan(pod.ResourceVersion, w.writtenRV) {
 		return
 	}
 	p := pod.DeepCopy()
 	p.Status = st
 	p.ResourceVersion = "" // the node owns a bound pod's status: an unconditional update
-	_, err := w.s.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{FieldManager: "skiff-node"})
+	out, err := w.s.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{FieldManager: "skiff-node"})
 	switch {
 	case apierrors.IsNotFound(err):
 		return
@@ -260,7 +268,15 @@ func (w *worker) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.Pod
 		w.wakeIn(retryAfterError)
 		return
 	}
-	w.written = &st
+	w.written, w.writtenRV = &st, out.ResourceVersion
+}
+
+// newerThan reports whether resourceVersion rv is later than base (store
+// revisions; an unparsable one counts as newer, so the status is written).
+func newerThan(rv, base string) bool {
+	a, errA := strconv.ParseInt(rv, 10, 64)
+	b, errB := strconv.ParseInt(base, 10, 64)
+	return errA != nil || errB != nil || a > b
 }
 
 // confirmDeletion deletes the pod with no grace left: it has stopped.

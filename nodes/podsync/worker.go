@@ -40,7 +40,8 @@ type worker struct {
 	backedOff  map[string]string // container → the exited instance a BackOff event was sent for
 	wakeAt     time.Time
 	written    *corev1.PodStatus
-	drained    bool // a deleted pod's drain delay is over
+	writtenRV  string // the resourceVersion written was stored at
+	drained    bool   // a deleted pod's drain delay is over
 }
 
 // kill is a probe's request to restart a container instance.

@@ -30,6 +30,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/skiff-sh/skiff/tools/bench/nodeloss"
 	"github.com/skiff-sh/skiff/tools/lab"
 	"github.com/skiff-sh/skiff/tools/lab/innetns"
 )
@@ -256,6 +257,19 @@ func TestLifecycle(t *testing.T) {
 			if n := strings.Count(string(out), " alive "); n != 3 {
 				return fmt.Errorf("%d alive, want 3:\n%s", n, out)
 			}
+			return nil
+		})
+		c.eventually("skiff cluster status shows one leader and two followers", 30*time.Second, func() error {
+			cmd := exec.CommandContext(ctx, c.cc.Binary, "cluster", "status")
+			cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			if strings.Count(string(out), " Leader ") != 1 || strings.Count(string(out), " Follower ") != 2 {
+				return fmt.Errorf("want one Leader and two Followers:\n%s", out)
+			}
+			t.Logf("skiff cluster status:\n%s", out)
 			return nil
 		})
 	})
@@ -738,5 +752,25 @@ spec:
 			t.Errorf("vm3's network after the restart: %s, before: %s", got, resources)
 		}
 		c.run("delete", "deployment", "pinned")
+	})
+
+	t.Run("a VM cut off the network loses its node and its pods move", func(t *testing.T) {
+		c.t = t
+		cfg := nodeloss.DefaultConfig()
+		cfg.LabDir = c.cfg.Dir
+		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+		// Measure fails unless the node turns NotReady, its pods leave the Service's
+		// endpoints, replacements are Ready elsewhere, and after healing its stale pods
+		// are gone and the node is Ready without taints.
+		res, err := nodeloss.Measure(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		nodeloss.Report(&b, res)
+		t.Logf("\n%s", b.String())
+		if isolated, err := c.lab.Isolated(res.VM); err != nil || isolated {
+			t.Errorf("%s still isolated after the run: %v %v", res.VM, isolated, err)
+		}
 	})
 }

@@ -8,13 +8,14 @@ import (
 	"log/slog"
 
 	"github.com/skiff-sh/skiff/tools/bench/apibench"
+	"github.com/skiff-sh/skiff/tools/bench/nodeloss"
 	"github.com/skiff-sh/skiff/tools/bench/podbench"
 	"github.com/skiff-sh/skiff/tools/bench/proxybench"
 	"github.com/skiff-sh/skiff/tools/bench/schedbench"
 	"github.com/skiff-sh/skiff/tools/bench/storebench"
 )
 
-const benchUsage = "usage: skiff bench store --vs-etcd [flags] | skiff bench api [flags] | skiff bench scheduler [flags] | skiff bench proxy [flags] | skiff bench pods [flags]"
+const benchUsage = "usage: skiff bench store --vs-etcd [flags] | skiff bench api [flags] | skiff bench scheduler [flags] | skiff bench proxy [flags] | skiff bench pods [flags] | skiff bench nodeloss [flags]"
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -33,6 +34,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "proxy":
 		return bench(ctx, "proxy", rest, stdout, stderr, proxybench.RegisterFlags,
 			func(o *proxybench.Config, l *slog.Logger) { o.Logger = l }, proxybench.Run)
+	case "nodeloss": // on a running lab (skiff lab up)
+		return bench(ctx, "nodeloss", rest, stdout, stderr, nodeloss.RegisterFlags,
+			func(o *nodeloss.Config, l *slog.Logger) { o.Logger = l }, nodeloss.Run)
 	case "pods": // on a running lab (skiff lab up)
 		return bench(ctx, "pods", rest, stdout, stderr, podbench.RegisterFlags,
 			func(o *podbench.Config, l *slog.Logger) { o.Logger = l }, podbench.Run)

@@ -32,6 +32,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "address of the Kubernetes API (HTTPS; port 0 picks a free one, written into <data-dir>/kubeconfig)")
 	serviceCIDR := fs.String("service-cluster-ip-range", cfg.ServiceCIDR.String(), "IPv4 CIDR that services' cluster IPs come from")
 	nodePorts := fs.String("service-node-port-range", fmt.Sprintf("%d-%d", cfg.NodePortMin, cfg.NodePortMax), "range of node ports, lo-hi")
+	fs.DurationVar(&cfg.NodeGracePeriod, "node-monitor-grace-period", cfg.NodeGracePeriod, "how long a node may go without renewing its Lease before it is marked lost (Serf notices a dead node sooner)")
+	fs.Int64Var(&cfg.DefaultTolerationSeconds, "default-toleration-seconds", cfg.DefaultTolerationSeconds, "how long new pods tolerate a lost node (the not-ready and unreachable NoExecute taints) before eviction, unless they say otherwise; negative: add no toleration")
 	peers := fs.String("peers", "", "every member's raft address, this one included: name=host:port,... (empty: a single-member cluster)")
 	fs.Int64Var(&cfg.Store.QuotaBytes, "quota-bytes", cfg.Store.QuotaBytes, "storage quota; writes past it fail with \"database space exceeded\" until a compaction")
 	fs.IntVar(&cfg.Store.MaxRequestBytes, "max-request-bytes", cfg.Store.MaxRequestBytes, "largest request accepted")

@@ -27,6 +27,15 @@ type ReconcileRequest struct {
 	// ownerReference and that its selector matches: candidates for adoption. Hosts fill it for
 	// controllers that adopt (the built-in replicaset and deployment controllers); others get none.
 	Orphans []json.RawMessage `json:"orphans,omitempty"`
+	// Related are other objects the host's controller reads with the object (read-only inputs):
+	// for the node lifecycle controller, the node's Lease.
+	Related []json.RawMessage `json:"related,omitempty"`
+	// Facts are what the host knows that is not an API object, as text: for the node lifecycle
+	// controller, "member.status" (Serf's view of the node: alive, leaving, left or failed;
+	// absent without Serf) and "member.sinceMillis" (when the member entered that status).
+	Facts map[string]string `json:"facts,omitempty"`
+	// Config is the controller's configuration document (JSON), as the host was given it.
+	Config json.RawMessage `json:"config,omitempty"`
 	// Now is the host's clock in Unix milliseconds; guests have no clock of their own.
 	NowMillis int64 `json:"nowMillis,omitempty"`
 	// DryRun is set by the host's load-time check: answer with an empty result, change nothing.

@@ -1,6 +1,6 @@
 // Package builtin holds the policy modules compiled into the skiff binary: the default
 // scheduler (../policies/scheduler) and the replicaset, deployment and endpoints controllers
-// (../policies/replicaset, ../policies/deployment, ../policies/endpoints). `make wasm` (which `make build` depends on) builds them into
+// (../policies/replicaset, ../policies/deployment, ../policies/endpoints, ../policies/nodelifecycle). `make wasm` (which `make build` depends on) builds them into
 // modules/, and this package embeds whatever is there. A clean checkout has only a placeholder,
 // so `go test ./...` compiles; then the accessors return ErrNotBuilt and tests build the module
 // from source instead (package builtintest).
@@ -32,6 +32,8 @@ const (
 	ReplicaSetFile = "modules/replicaset.wasm"
 	DeploymentFile = "modules/deployment.wasm"
 	EndpointsFile  = "modules/endpoints.wasm"
+	// NodeLifecycleFile is the node lifecycle controller (../policies/nodelifecycle).
+	NodeLifecycleFile = "modules/nodelifecycle.wasm"
 )
 
 // Scheduler returns the default scheduler module.
@@ -45,6 +47,9 @@ func Deployment() ([]byte, error) { return module(DeploymentFile) }
 
 // Endpoints returns the endpoints and endpointslice controller module.
 func Endpoints() ([]byte, error) { return module(EndpointsFile) }
+
+// NodeLifecycle returns the node lifecycle controller module.
+func NodeLifecycle() ([]byte, error) { return module(NodeLifecycleFile) }
 
 func module(path string) ([]byte, error) {
 	b, err := modules.ReadFile(path)

@@ -20,7 +20,8 @@ type Condition struct {
 type Pod struct {
 	Object
 	Spec struct {
-		NodeName string `json:"nodeName,omitempty"`
+		NodeName    string       `json:"nodeName,omitempty"`
+		Tolerations []Toleration `json:"tolerations,omitempty"`
 	} `json:"spec"`
 	Status struct {
 		Phase             string      `json:"phase,omitempty"`
@@ -58,6 +59,12 @@ func (p *Pod) readyCondition() *Condition {
 		}
 	}
 	return nil
+}
+
+// SetConditions replaces status.conditions.
+func (p *Pod) SetConditions(c []Condition) {
+	p.Status.Conditions = c
+	p.Set(c, "status", "conditions")
 }
 
 // Ready is podutil.IsPodReady.

@@ -1,2 +1,11 @@
-// Package site is reserved for Skiff's dashboard (see ../shared/design.md); it has no code yet.
+// Package site is Skiff's dashboard, served at /ui by every control server.
+//
+// The dashboard is plain JavaScript modules and CSS (ui/, embedded, no
+// build step). The browser signs in with the admin bearer token, calls the
+// Kubernetes API of the server it came from directly (same origin) for
+// one-off reads and writes, and keeps its tables live from one multiplexed
+// watch stream (/ui/stream, package stream) that this package serves by
+// calling the API server's handler in process with the browser's
+// credentials. The UI's own paths need no credentials, so the sign-in page
+// loads; everything it shows needs the token.
 package site

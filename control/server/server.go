@@ -29,6 +29,7 @@ import (
 	"github.com/skiff-sh/skiff/control/resources"
 	"github.com/skiff-sh/skiff/raftstore"
 	"github.com/skiff-sh/skiff/raftstore/etcdapi"
+	"github.com/skiff-sh/skiff/site"
 )
 
 // Config is a control node's configuration. Start from DefaultConfig.
@@ -372,6 +373,7 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 		// credentials (issue 6).
 		NodeToken: token,
 		Registry:  reg, Fields: fields, Logger: cfg.Logger,
+		UI: site.Handler(site.Config{Logger: cfg.Logger}),
 	})
 	if err != nil {
 		ln.Close()

@@ -133,6 +133,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/version", s.version)
 	mux.HandleFunc(MembersPath, s.serveMembers)
 	mux.HandleFunc(StatusPath, s.serveStatus)
+	mux.HandleFunc(RemovePath, s.serveRemove)
 	m := newMetrics(s.cfg.Store)
 	mux.Handle("/metrics", m.handler())
 	mux.HandleFunc(openapi.V2Path, s.openapi.ServeV2)

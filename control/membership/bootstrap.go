@@ -18,7 +18,9 @@ type Peer struct {
 //   - expect is positive and this server has no raft state (raftHasState);
 //   - no server member, in any status, reports TagRaftState "true" (a
 //     cluster already exists: join it instead);
-//   - exactly expect servers are alive;
+//   - at least expect servers are alive (as Consul, all of them go into the
+//     configuration: servers started together beyond the expected number do
+//     not wait forever);
 //   - every alive server advertises TagExpect equal to expect and a
 //     TagRaftAddr.
 //
@@ -46,7 +48,7 @@ func ShouldBootstrap(expect int, servers []Member, raftHasState bool) ([]Peer, b
 		}
 		peers = append(peers, Peer{Name: s.Name, RaftAddr: s.Tags[TagRaftAddr]})
 	}
-	if len(peers) != expect {
+	if len(peers) < expect {
 		return nil, false
 	}
 	slices.SortFunc(peers, func(a, b Peer) int { return strings.Compare(a.Name, b.Name) })

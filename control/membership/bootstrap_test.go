@@ -36,7 +36,7 @@ func TestShouldBootstrap(t *testing.T) {
 		{"failed server not counted", 3, []Member{server("a", StatusAlive, nil), server("b", StatusAlive, nil), server("d", StatusFailed, nil), server("c", StatusAlive, nil)}, false, abc, true},
 		{"too few", 3, []Member{server("a", StatusAlive, nil), server("b", StatusAlive, nil)}, false, nil, false},
 		{"too few counting a failed one", 3, []Member{server("a", StatusAlive, nil), server("b", StatusAlive, nil), server("c", StatusFailed, nil)}, false, nil, false},
-		{"too many", 3, []Member{server("a", StatusAlive, nil), server("b", StatusAlive, nil), server("c", StatusAlive, nil), server("d", StatusAlive, nil)}, false, nil, false},
+		{"more than expected: all of them", 3, []Member{server("d", StatusAlive, nil), server("b", StatusAlive, nil), server("c", StatusAlive, nil), server("a", StatusAlive, nil)}, false, append(abc, Peer{"d", "d:7000"}), true},
 		{"local raft state", 3, []Member{server("a", StatusAlive, nil), server("b", StatusAlive, nil), server("c", StatusAlive, nil)}, true, nil, false},
 		{"peer has raft state", 3, []Member{server("a", StatusAlive, nil), server("b", StatusAlive, map[string]string{TagRaftState: "true"}), server("c", StatusAlive, nil)}, false, nil, false},
 		{"failed peer has raft state", 3, []Member{server("a", StatusAlive, nil), server("b", StatusAlive, nil), server("c", StatusAlive, nil), server("d", StatusFailed, map[string]string{TagRaftState: "true"})}, false, nil, false},

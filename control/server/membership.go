@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,7 +47,7 @@ func JoinToken(cfg Config, log *slog.Logger) (string, error) {
 
 // startMembership joins the cluster's gossip (when cfg.SerfAddr is set),
 // advertising the raft and API addresses (and the Node this server runs).
-func startMembership(ctx context.Context, cfg Config, apiURL string) (*membership.Membership, error) {
+func startMembership(ctx context.Context, cfg Config, apiURL string, hasRaftState bool) (*membership.Membership, error) {
 	if cfg.SerfAddr == "" {
 		return nil, nil
 	}
@@ -69,6 +70,10 @@ func startMembership(ctx context.Context, cfg Config, apiURL string) (*membershi
 	if cfg.NodeName != "" {
 		mc.Tags[membership.TagNodeName] = cfg.NodeName
 	}
+	if cfg.BootstrapExpect > 0 {
+		mc.Tags[membership.TagExpect] = strconv.Itoa(cfg.BootstrapExpect)
+	}
+	mc.Tags[membership.TagRaftState] = strconv.FormatBool(hasRaftState)
 	jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	m, err := membership.Start(jctx, mc)
@@ -82,11 +87,10 @@ func startMembership(ctx context.Context, cfg Config, apiURL string) (*membershi
 // stopMembership leaves the gossip gracefully, so the others see "left",
 // not "failed".
 func stopMembership(m *membership.Membership, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := m.Leave(ctx); err != nil {
-		log.Warn("leave the gossip", "err", err)
-	}
+	// A server stops without leaving, as Consul's servers do by default: the others see
+	// it failed, not gone, and keep it in raft for the dead-server cleanup time, so a
+	// restart (a rolling one too) finds its place. `skiff cluster remove` takes a server
+	// out for good.
 	if err := m.Shutdown(); err != nil {
 		log.Warn("stop the gossip", "err", err)
 	}

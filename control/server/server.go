@@ -23,6 +23,7 @@ import (
 
 	"github.com/skiff-sh/skiff/control/apiserver"
 	"github.com/skiff-sh/skiff/control/fieldmanager"
+	"github.com/skiff-sh/skiff/control/membership"
 	"github.com/skiff-sh/skiff/control/nodelifecycle"
 	"github.com/skiff-sh/skiff/control/pki"
 	"github.com/skiff-sh/skiff/control/registry"
@@ -44,6 +45,16 @@ type Config struct {
 	// JoinToken is the cluster's join token: the gossip key derives from
 	// it. Empty: the one in <DataDir>/join-token, made on first start.
 	JoinToken string
+	// BootstrapExpect, if positive, forms the raft cluster through Serf:
+	// raft is bootstrapped once this many servers, all started with the
+	// same value, are seen (Peers must be empty). A server that finds an
+	// existing cluster is added as a non-voter by the leader instead.
+	BootstrapExpect int
+	// DeadServerCleanup is how long a server may be failed in Serf before
+	// the leader removes it from raft (never below quorum).
+	DeadServerCleanup time.Duration
+	// Autopilot says when a non-voter is promoted.
+	Autopilot membership.AutopilotConfig
 	// NodeName, if set, is the Node this server also runs (--with-node),
 	// advertised in its Serf tags.
 	NodeName string
@@ -104,6 +115,8 @@ func DefaultConfig() Config {
 		NodePortMin: 30000, NodePortMax: 32767,
 		NodeGracePeriod:          nodelifecycle.DefaultConfig().GracePeriod,
 		DefaultTolerationSeconds: resources.DefaultTolerationSeconds,
+		DeadServerCleanup:        2 * time.Minute,
+		Autopilot:                membership.DefaultAutopilotConfig(),
 		Store:                    raftstore.DefaultConfig(),
 		Logger:                   slog.Default(),
 	}
@@ -118,6 +131,14 @@ func (c *Config) Validate() error {
 		return errors.New("server: --data-dir is required")
 	case c.RaftAddr == "":
 		return errors.New("server: --raft-addr is required")
+	case c.BootstrapExpect < 0:
+		return fmt.Errorf("server: --bootstrap-expect %d is negative", c.BootstrapExpect)
+	case c.BootstrapExpect > 0 && len(c.Peers) > 0:
+		return errors.New("server: --bootstrap-expect and --peers exclude each other: the first forms the cluster through Serf, the second names it")
+	case c.BootstrapExpect > 0 && c.SerfAddr == "":
+		return errors.New("server: --bootstrap-expect needs Serf (--serf-addr)")
+	case c.DeadServerCleanup <= 0:
+		return fmt.Errorf("server: --dead-server-cleanup %v must be positive", c.DeadServerCleanup)
 	case c.NodeGracePeriod <= 0:
 		return fmt.Errorf("server: --node-monitor-grace-period %v must be positive", c.NodeGracePeriod)
 	case c.ClientAddr == "":
@@ -213,6 +234,16 @@ func Run(ctx context.Context, cfg Config) error {
 	sc.ClientURL = "http://" + clientLn.Addr().String()
 	sc.Forwarder = fwd
 	sc.Logger = cfg.Logger
+	token := ""
+	if cfg.SerfAddr != "" {
+		if token, err = JoinToken(cfg, cfg.Logger); err != nil {
+			apiLn.Close()
+			clientLn.Close()
+			trans.Close()
+			return err
+		}
+		cfg.JoinToken = token
+	}
 	sc.Bootstrap, sc.ClusterID = bootstrap(cfg)
 	store, err := raftstore.Open(ctx, sc)
 	if err != nil {
@@ -227,7 +258,25 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { serveErr <- gs.Serve(clientLn) }()
 	log.Info("skiff server: store serving", "raft", cfg.RaftAddr, "clients", clientLn.Addr().String(), "peers", len(cfg.Peers), "data", cfg.DataDir)
 
+	// Serf first: with --bootstrap-expect raft forms through it, and the API
+	// waits for the store.
 	feed := newMemberFeed(cfg.SerfAddr != "")
+	members, err := startMembership(ctx, cfg, apiURL(apiLn), raftHasState(store))
+	if err != nil {
+		apiLn.Close()
+		gs.Stop()
+		_ = fwd.Close()
+		return errors.Join(err, store.Close())
+	}
+	if members != nil {
+		feed.set(members)
+		defer stopMembership(members, log)
+		if cfg.BootstrapExpect > 0 {
+			go bootstrapWhenExpected(ctx, store, members, cfg.BootstrapExpect, log)
+		}
+		pilot := &autopilot{store: store, fwd: fwd, members: members, cfg: cfg.Autopilot, removeAfter: cfg.DeadServerCleanup, log: log.With("component", "autopilot")}
+		store.OnLeader(pilot.run)
+	}
 	api, apiAddr, err := startAPI(ctx, cfg, store, apiLn, serveErr, feed)
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -237,15 +286,9 @@ func Run(ctx context.Context, cfg Config) error {
 	default:
 		log.Info("skiff server: API serving", "addr", apiAddr, "kubeconfig", filepath.Join(cfg.DataDir, "kubeconfig"))
 		api.SetStatus(gatherStatus(store, fwd))
-		members, merr := startMembership(ctx, cfg, apiAddr)
-		if merr != nil {
-			err = merr
-			break
-		}
+		api.SetRemove(func(ctx context.Context, name string) error { return requestRemoval(ctx, store, members, name) })
 		if members != nil {
 			api.SetMembers(members.Members)
-			feed.set(members)
-			defer stopMembership(members, log)
 		}
 		if cfg.Ready != nil {
 			cfg.Ready()
@@ -262,6 +305,7 @@ func Run(ctx context.Context, cfg Config) error {
 		_ = api.Shutdown(sctx)
 		cancel()
 	}
+	handOverLeadership(store, log)
 	// Unary calls get a moment to finish; watch and keep-alive streams
 	// never end by themselves, so then they are cut and clients resume on
 	// another member.
@@ -279,9 +323,45 @@ func Run(ctx context.Context, cfg Config) error {
 	return err
 }
 
+// handOverLeadership transfers the leadership, if this member has it, to the
+// most up-to-date follower before it stops, so the cluster does not wait for an
+// election timeout.
+func handOverLeadership(store *raftstore.Store, log *slog.Logger) {
+	if !store.IsLeader() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := store.TransferLeadership(ctx, ""); err != nil {
+		log.Warn("skiff server: hand over the leadership", "err", err)
+		return
+	}
+	log.Info("skiff server: handed over the leadership", "took", time.Since(start).Round(time.Millisecond))
+}
+
+// apiURL is the address the API listener is reached at (loopback for a
+// wildcard listener).
+func apiURL(ln net.Listener) string {
+	addr := ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
+}
+
 // bootstrap is the initial raft configuration and the cluster ID derived
-// from it: every member of a new cluster computes the same ones.
+// from it: every member of a new cluster computes the same ones. A server
+// that forms the cluster through Serf (--bootstrap-expect) or joins one
+// (--join without --peers) starts with none; the cluster ID then derives from
+// the join token the members share.
 func bootstrap(cfg Config) ([]raft.Server, uint64) {
+	if len(cfg.Peers) == 0 && (cfg.BootstrapExpect > 0 || len(cfg.Join) > 0) {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "token=%s", cfg.JoinToken)
+		return nil, h.Sum64() >> 1
+	}
 	peers := cfg.Peers
 	if len(peers) == 0 {
 		peers = map[string]string{cfg.Name: cfg.RaftAddr}
@@ -325,7 +405,13 @@ func (t *tcpStream) Addr() net.Addr { return t.advertise }
 // issues this server's certificate, writes <data-dir>/kubeconfig and serves
 // the Kubernetes API on ln. Serve errors go to errs.
 func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Listener, errs chan<- error, feed *memberFeed) (*apiserver.Server, string, error) {
+	// The first server writes the secrets once the cluster has a leader: within a minute
+	// when the members are named, whenever the expected servers have all started when
+	// the cluster forms through Serf.
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	if cfg.BootstrapExpect > 0 || (len(cfg.Peers) == 0 && len(cfg.Join) > 0) {
+		sctx, cancel = context.WithCancel(ctx)
+	}
 	defer cancel()
 	ca, token, err := clusterSecrets(sctx, store, time.Now())
 	if err != nil {
@@ -342,11 +428,7 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 		ln.Close()
 		return nil, "", err
 	}
-	host := addr.IP.String()
-	if addr.IP.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	url := "https://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
+	url := apiURL(ln)
 	if err := pki.WriteKubeconfig(filepath.Join(cfg.DataDir, "kubeconfig"), "skiff", url, ca.CertPEM, token); err != nil {
 		ln.Close()
 		return nil, "", err

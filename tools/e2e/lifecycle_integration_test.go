@@ -85,6 +85,13 @@ func labItems(c lab.Config, diff []string) []string {
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
+	return startClusterWith(t, nil, lab.ClusterConfig{})
+}
+
+// startClusterWith brings up a lab changed by labMod (if set) and starts Skiff in it with cc
+// (its Binary is filled in).
+func startClusterWith(t *testing.T, labMod func(*lab.Config), cc lab.ClusterConfig) *cluster {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the end-to-end tests need root (network namespaces, containerd, nftables)")
 	}
@@ -93,6 +100,9 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal("SKIFF_BIN must name the built skiff binary (make test-integration sets it)")
 	}
 	cfg := labConfig(t)
+	if labMod != nil {
+		labMod(&cfg)
+	}
 	before, err := lab.Snapshot(cfg.Dir)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +112,8 @@ func startCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
-	c := &cluster{t: t, lab: l, cfg: cfg, kubeconfig: l.KubeconfigPath(), cc: lab.ClusterConfig{Binary: bin}}
+	cc.Binary = bin
+	c := &cluster{t: t, lab: l, cfg: cfg, kubeconfig: l.KubeconfigPath(), cc: cc}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, vm := range l.VMs() {

@@ -39,6 +39,16 @@ type ClusterConfig struct {
 	// --with-node`, forming the Raft cluster; the others run `skiff node`.
 	// Default: every VM.
 	Servers int
+	// Start is how many VMs (the first ones) to start now; the others are
+	// left alone until a later StartCluster. Default: every VM.
+	Start int
+	// StaticPeers names every server's raft peers (--peers) instead of letting
+	// them form the cluster through Serf (--bootstrap-expect, the default).
+	StaticPeers bool
+	// BootstrapExpect is the servers' --bootstrap-expect (default: Servers).
+	BootstrapExpect int
+	// DeadServerCleanup, if set, is the servers' --dead-server-cleanup.
+	DeadServerCleanup time.Duration
 	// LogLevel of the servers and nodes.
 	LogLevel string
 	// Ready bounds the wait for every node to be Ready (default 3 min).
@@ -75,6 +85,13 @@ func (l *Lab) StartCluster(ctx context.Context, cfg ClusterConfig) (*rest.Config
 	if cfg.LogLevel == "" {
 		cfg.LogLevel = "info"
 	}
+	if cfg.BootstrapExpect <= 0 {
+		cfg.BootstrapExpect = cfg.Servers
+	}
+	start := cfg.Start
+	if start <= 0 || start > len(vms) {
+		start = len(vms)
+	}
 	if cfg.Ready <= 0 {
 		cfg.Ready = 3 * time.Minute
 	}
@@ -107,14 +124,22 @@ func (l *Lab) StartCluster(ctx context.Context, cfg ClusterConfig) (*rest.Config
 		}
 		return false
 	}
-	for _, vm := range vms[:cfg.Servers] {
+	for _, vm := range vms[:min(cfg.Servers, start)] {
 		if running(vm, "skiff") {
 			continue
 		}
 		argv := append([]string{bin, "server", "--name", vm.Name, "--data-dir", serverDir(vm),
 			"--raft-addr", hostPort(vm, RaftPort), "--client-addr", hostPort(vm, ClientPort), "--api-addr", hostPort(vm, APIPort),
-			"--peers", strings.Join(peers, ","), "--with-node", "--wasm-cache", wasmCache(),
+			"--with-node", "--wasm-cache", wasmCache(),
 			"--serf-addr", hostPort(vm, SerfPort), "--join", seed, "--join-token", token}, nodeFlags(vm)...)
+		if cfg.StaticPeers {
+			argv = append(argv, "--peers", strings.Join(peers, ","))
+		} else {
+			argv = append(argv, "--bootstrap-expect", strconv.Itoa(cfg.BootstrapExpect))
+		}
+		if cfg.DeadServerCleanup > 0 {
+			argv = append(argv, "--dead-server-cleanup", cfg.DeadServerCleanup.String())
+		}
 		if err := l.Start(ctx, vm.Name, "skiff", argv, nil); err != nil {
 			return nil, err
 		}
@@ -131,7 +156,7 @@ func (l *Lab) StartCluster(ctx context.Context, cfg ClusterConfig) (*rest.Config
 	if err := os.WriteFile(l.KubeconfigPath(), raw, 0o600); err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
-	for _, vm := range vms[cfg.Servers:] {
+	for _, vm := range vms[min(cfg.Servers, start):start] {
 		if running(vm, "skiff") {
 			continue
 		}
@@ -149,8 +174,8 @@ func (l *Lab) StartCluster(ctx context.Context, cfg ClusterConfig) (*rest.Config
 	if err != nil {
 		return nil, err
 	}
-	want := make([]string, len(vms))
-	for i, vm := range vms {
+	want := make([]string, start)
+	for i, vm := range vms[:start] {
 		want[i] = l.NodeName(vm.Name)
 	}
 	if err := waitNodesReady(ctx, client, want, cfg.Ready); err != nil {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -17,13 +18,13 @@ import (
 	"github.com/skiff-sh/skiff/control/membership"
 )
 
-const clusterUsage = "usage: skiff cluster members|status"
+const clusterUsage = "usage: skiff cluster members|status|remove NAME"
 
 // runCluster is `skiff cluster members` (the Serf view of the API server
 // the kubeconfig names) and `skiff cluster status` (every raft member's
 // role, term, indexes and last contact).
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "members" && args[0] != "status") {
+	if len(args) == 0 || (args[0] != "members" && args[0] != "status" && args[0] != "remove") {
 		fmt.Fprintln(stderr, clusterUsage)
 		return flag.ErrHelp
 	}
@@ -42,6 +43,21 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
+	}
+	if what == "remove" {
+		if fs.NArg() != 1 {
+			fmt.Fprintln(stderr, clusterUsage)
+			return flag.ErrHelp
+		}
+		raw, err := client.Discovery().RESTClient().Post().AbsPath(apiserver.RemovePath).Param("name", fs.Arg(0)).DoRaw(ctx)
+		if err != nil {
+			if len(raw) > 0 {
+				return fmt.Errorf("cluster remove: %w: %s", err, strings.TrimSpace(string(raw)))
+			}
+			return fmt.Errorf("cluster remove: %w", err)
+		}
+		_, err = stdout.Write(raw)
+		return err
 	}
 	path := apiserver.MembersPath
 	if what == "status" {

@@ -34,6 +34,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	nodePorts := fs.String("service-node-port-range", fmt.Sprintf("%d-%d", cfg.NodePortMin, cfg.NodePortMax), "range of node ports, lo-hi")
 	fs.DurationVar(&cfg.NodeGracePeriod, "node-monitor-grace-period", cfg.NodeGracePeriod, "how long a node may go without renewing its Lease before it is marked lost (Serf notices a dead node sooner)")
 	fs.Int64Var(&cfg.DefaultTolerationSeconds, "default-toleration-seconds", cfg.DefaultTolerationSeconds, "how long new pods tolerate a lost node (the not-ready and unreachable NoExecute taints) before eviction, unless they say otherwise; negative: add no toleration")
+	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "form the cluster through Serf: bootstrap raft once this many servers (all started with the same value and --join) are seen; later servers join as non-voters and are promoted when healthy")
+	fs.DurationVar(&cfg.DeadServerCleanup, "dead-server-cleanup", cfg.DeadServerCleanup, "how long a server may be failed before the leader removes it from raft (never below quorum)")
 	peers := fs.String("peers", "", "every member's raft address, this one included: name=host:port,... (empty: a single-member cluster)")
 	fs.Int64Var(&cfg.Store.QuotaBytes, "quota-bytes", cfg.Store.QuotaBytes, "storage quota; writes past it fail with \"database space exceeded\" until a compaction")
 	fs.IntVar(&cfg.Store.MaxRequestBytes, "max-request-bytes", cfg.Store.MaxRequestBytes, "largest request accepted")

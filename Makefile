@@ -12,7 +12,7 @@ LDFLAGS   := -X main.version=$(VERSION) \
 	-X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=37
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build wasm logger test test-unit test-integration bench deps up down lint clean
+.PHONY: all build wasm logger test test-unit test-integration chaos bench deps up down lint clean
 
 all: build
 
@@ -48,6 +48,13 @@ test-unit:
 
 test-integration: build
 	SKIFF_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -tags integration ./tools/... ./raftstore/... ./control/... ./nodes/... ./site/...
+	$(GO) test -count=1 -timeout 5m -tags chaosbug ./tools/chaos/planted/
+
+## chaos: the planted-bug tests, then a chaos run against a lab of its own (CHAOS_DURATION, default 3m; root)
+CHAOS_DURATION ?= 3m
+chaos: build
+	$(GO) test -count=1 -timeout 5m -tags chaosbug ./tools/chaos/planted/
+	SKIFF_BIN=$(CURDIR)/$(BIN) SKIFF_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=1 -timeout 60m -tags integration -run TestShortChaosRun -v ./tools/chaos/run/
 
 ## bench: Skiff's store beside a three-member etcd, the API against raw store puts, the scheduler in wasm against native
 bench: build

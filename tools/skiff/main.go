@@ -65,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runKubectl(args[1:])
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
+	case "chaos":
+		return runChaos(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "skiff", version)
 		return nil
@@ -88,6 +90,7 @@ commands:
   policy    scheduling policy modules: policy push NAME FILE.wasm | list | rollback NAME
   kubectl   the real kubectl, with the cluster's kubeconfig preset
   bench     run a benchmark side by side with its anchor (bench store --vs-etcd)
+  chaos     faults against the lab, histories checked: chaos run [--duration D] [--seed N] [--faults LIST]
   version   print the version
 `)
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skiff-sh/skiff/control/apiclient"
 	"github.com/skiff-sh/skiff/control/membership"
 )
 
@@ -93,5 +94,33 @@ func stopMembership(m *membership.Membership, log *slog.Logger) {
 	// out for good.
 	if err := m.Shutdown(); err != nil {
 		log.Warn("stop the gossip", "err", err)
+	}
+}
+
+// keepKubeconfigServers lists every server's API address (from their Serf tags) in the
+// kubeconfig's apiclient.ServersExtension, so clients that fail over (apiclient) know where
+// to go when this server is down; it checks every two seconds until ctx ends.
+func keepKubeconfigServers(ctx context.Context, path string, m *membership.Membership, log *slog.Logger) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		var servers []string
+		for _, s := range m.Servers() {
+			if api := s.Tags[membership.TagAPIAddr]; api != "" && s.Status != membership.StatusLeft {
+				servers = append(servers, api)
+			}
+		}
+		if len(servers) > 0 {
+			if changed, err := apiclient.UpdateKubeconfig(path, servers); err != nil {
+				log.Warn("skiff server: list the API servers in the kubeconfig", "err", err)
+			} else if changed {
+				log.Info("skiff server: kubeconfig lists the API servers", "servers", servers)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }

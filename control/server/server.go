@@ -289,6 +289,7 @@ func Run(ctx context.Context, cfg Config) error {
 		api.SetRemove(func(ctx context.Context, name string) error { return requestRemoval(ctx, store, members, name) })
 		if members != nil {
 			api.SetMembers(members.Members)
+			go keepKubeconfigServers(ctx, filepath.Join(cfg.DataDir, "kubeconfig"), members, log)
 		}
 		if cfg.Ready != nil {
 			cfg.Ready()

@@ -765,6 +765,107 @@ spec:
 		c.run("delete", "deployment", "pinned")
 	})
 
+	t.Run("a rolling restart of every server fails no command beyond a retry", func(t *testing.T) {
+		c.t = t
+		// skiff kubectl fails over between the servers the lab's kubeconfig lists.
+		// Commands run to their end (ctx is the test's): one cut short could have changed
+		// the deployment without the loop knowing.
+		kubectl := func(args ...string) (string, error) {
+			cmd := exec.CommandContext(ctx, c.cc.Binary, append([]string{"kubectl"}, args...)...)
+			cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
+			out, err := cmd.CombinedOutput()
+			return string(out), err
+		}
+		c.run("create", "deployment", "rolling", "--image=gcr.io/google-samples/hello-app:1.0", "--replicas=2")
+		c.run("rollout", "status", "deployment/rolling", "--timeout=120s")
+		loopCtx, stopLoop := context.WithCancel(ctx)
+		var commands, retried, failed atomic.Int32
+		var took atomic.Int64
+		var lastReplicas atomic.Int32
+		var firstFailure atomic.Value
+		loopDone := make(chan struct{})
+		go func() {
+			defer close(loopDone)
+			for i := 0; loopCtx.Err() == nil; i++ {
+				replicas := int32(1 + i%4)
+				args := []string{"scale", "deployment/rolling", fmt.Sprintf("--replicas=%d", replicas)}
+				if i%2 == 1 {
+					args = []string{"get", "deployment", "rolling", "-o", "name"}
+				}
+				start := time.Now()
+				out, err := kubectl(args...)
+				if err != nil {
+					retried.Add(1)
+					time.Sleep(time.Second)
+					out, err = kubectl(args...)
+				}
+				commands.Add(1)
+				took.Add(int64(time.Since(start)))
+				switch {
+				case err != nil:
+					failed.Add(1)
+					firstFailure.CompareAndSwap(nil, fmt.Sprintf("%v: %v: %s", args, err, out))
+				case args[0] == "scale":
+					lastReplicas.Store(replicas)
+				}
+			}
+		}()
+		restartStart := time.Now()
+		for _, vm := range []string{"vm1", "vm2", "vm3"} {
+			stopping := time.Now()
+			if err := c.lab.Stop(vm, "skiff", syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := c.lab.Wait(wctx, vm, "skiff")
+			cancel()
+			if err != nil {
+				t.Fatalf("%s did not stop: %v", vm, err)
+			}
+			stopped := time.Now()
+			if _, err := c.lab.StartCluster(ctx, c.cc); err != nil {
+				t.Fatalf("restart %s: %v", vm, err)
+			}
+			// One at a time: the next server stops only once this one is back in raft.
+			c.eventually(vm+" back in raft", time.Minute, func() error {
+				servers, err := c.servers(ctx)
+				if err != nil {
+					return err
+				}
+				for _, s := range servers {
+					if (s.State != "Leader" && s.State != "Follower") || s.Error != "" || s.LastContactMillis > 1000 {
+						return fmt.Errorf("%s: %s %s (last contact %dms)", s.Name, s.State, s.Error, s.LastContactMillis)
+					}
+				}
+				return nil
+			})
+			t.Logf("%s: stopped in %v, back and Ready in %v", vm, stopped.Sub(stopping).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
+		}
+		time.Sleep(2 * time.Second)
+		stopLoop()
+		<-loopDone
+		t.Logf("during the rolling restart (%v): %d commands (%v each on average), %d retried, %d failed after the retry",
+			time.Since(restartStart).Round(time.Second), commands.Load(), time.Duration(took.Load()/max(int64(commands.Load()), 1)).Round(time.Millisecond), retried.Load(), failed.Load())
+		if failed.Load() > 0 || commands.Load() < 3 {
+			t.Errorf("%d of %d commands failed after a retry (first: %v)", failed.Load(), commands.Load(), firstFailure.Load())
+		}
+		want := lastReplicas.Load()
+		c.eventually("the last scale in effect", 2*time.Minute, func() error {
+			d, err := c.client.AppsV1().Deployments("default").Get(ctx, "rolling", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if *d.Spec.Replicas != want || d.Status.ReadyReplicas != want || d.Status.UpdatedReplicas != want {
+				return fmt.Errorf("spec %d, ready %d, updated %d; want %d", *d.Spec.Replicas, d.Status.ReadyReplicas, d.Status.UpdatedReplicas, want)
+			}
+			return nil
+		})
+		if hw := c.pods("app=hello-world"); len(hw) == 0 {
+			t.Error("hello-world lost its pods in the rolling restart")
+		}
+		c.run("delete", "deployment", "rolling")
+	})
+
 	t.Run("a VM cut off the network loses its node and its pods move", func(t *testing.T) {
 		c.t = t
 		cfg := nodeloss.DefaultConfig()

@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiff-sh/skiff/control/apiclient"
 )
 
 // Ports of Skiff's servers inside each VM.
@@ -184,6 +186,14 @@ func (l *Lab) StartCluster(ctx context.Context, cfg ClusterConfig) (*rest.Config
 			logs = append(logs, l.LogPath(vm.Name, "skiff"))
 		}
 		return nil, fmt.Errorf("lab: %w (logs: %s)", err, strings.Join(logs, " "))
+	}
+	// Clients of the lab's kubeconfig fail over between every server's API.
+	var apis []string
+	for _, vm := range vms[:min(cfg.Servers, start)] {
+		apis = append(apis, hostPort(vm, APIPort))
+	}
+	if _, err := apiclient.UpdateKubeconfig(l.KubeconfigPath(), apis); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
 	}
 	return rc, nil
 }

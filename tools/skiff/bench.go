@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/skiff-sh/skiff/tools/bench/apibench"
+	"github.com/skiff-sh/skiff/tools/bench/failover"
 	"github.com/skiff-sh/skiff/tools/bench/nodeloss"
 	"github.com/skiff-sh/skiff/tools/bench/podbench"
 	"github.com/skiff-sh/skiff/tools/bench/proxybench"
@@ -15,7 +17,7 @@ import (
 	"github.com/skiff-sh/skiff/tools/bench/storebench"
 )
 
-const benchUsage = "usage: skiff bench store --vs-etcd [flags] | skiff bench api [flags] | skiff bench scheduler [flags] | skiff bench proxy [flags] | skiff bench pods [flags] | skiff bench nodeloss [flags]"
+const benchUsage = "usage: skiff bench store --vs-etcd [flags] | skiff bench api [flags] | skiff bench scheduler [flags] | skiff bench proxy [flags] | skiff bench pods [flags] | skiff bench nodeloss [flags] | skiff bench failover [flags]"
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -34,6 +36,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "proxy":
 		return bench(ctx, "proxy", rest, stdout, stderr, proxybench.RegisterFlags,
 			func(o *proxybench.Config, l *slog.Logger) { o.Logger = l }, proxybench.Run)
+	case "failover": // on a running lab (skiff lab up)
+		return bench(ctx, "failover", rest, stdout, stderr, failover.RegisterFlags,
+			func(o *failover.Config, l *slog.Logger) { o.Logger = l; o.Binary, _ = os.Executable() }, failover.Run)
 	case "nodeloss": // on a running lab (skiff lab up)
 		return bench(ctx, "nodeloss", rest, stdout, stderr, nodeloss.RegisterFlags,
 			func(o *nodeloss.Config, l *slog.Logger) { o.Logger = l }, nodeloss.Run)

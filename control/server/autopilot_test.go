@@ -38,9 +38,10 @@ func (s *syncBuffer) String() string {
 
 // serfMember is a server that forms the cluster through Serf: no --peers, only
 // --bootstrap-expect and --join.
-func serfMember(t *testing.T, name string, expect int, join string, cleanup time.Duration) (*member, *syncBuffer) {
+// The addresses of every member of a test are picked at once: ports picked by separate calls
+// can repeat (a closed listener's port is free again).
+func serfMember(t *testing.T, addrs []string, name string, expect int, join string, cleanup time.Duration) (*member, *syncBuffer) {
 	t.Helper()
-	addrs := freeAddrs(t, 4)
 	cfg := testConfig(t, name, addrs[0], addrs[1])
 	cfg.APIAddr = addrs[2]
 	cfg.SerfAddr = addrs[3]
@@ -110,10 +111,11 @@ func startAll(t *testing.T, ms ...*member) {
 // joins as a non-voter and is promoted; once stopped, `skiff cluster remove` takes it out of
 // raft; a leader that stops hands its leadership over.
 func TestBootstrapExpectJoinPromoteRemove(t *testing.T) {
-	n1, log1 := serfMember(t, "n1", 3, "", time.Hour)
+	addrs := freeAddrs(t, 16)
+	n1, log1 := serfMember(t, addrs[0:4], "n1", 3, "", time.Hour)
 	seed := n1.cfg.SerfAddr
-	n2, log2 := serfMember(t, "n2", 3, seed, time.Hour)
-	n3, log3 := serfMember(t, "n3", 3, seed, time.Hour)
+	n2, log2 := serfMember(t, addrs[4:8], "n2", 3, seed, time.Hour)
+	n3, log3 := serfMember(t, addrs[8:12], "n3", 3, seed, time.Hour)
 	startAll(t, n1, n2, n3)
 	var leader string
 	eventually(t, "one cluster of three voters", 20*time.Second, func() bool {
@@ -126,7 +128,7 @@ func TestBootstrapExpectJoinPromoteRemove(t *testing.T) {
 		return v == 3 && nv == 0 && l != ""
 	})
 
-	n4, _ := serfMember(t, "n4", 3, seed, time.Hour)
+	n4, _ := serfMember(t, addrs[12:16], "n4", 3, seed, time.Hour)
 	n4.start(t)
 	t.Cleanup(func() { n4.stop(t) })
 	sawNonvoter := false
@@ -202,10 +204,11 @@ func TestBootstrapExpectJoinPromoteRemove(t *testing.T) {
 
 // A server failed for longer than the cleanup time leaves raft; the two left keep writing.
 func TestDeadServerCleanup(t *testing.T) {
-	n1, _ := serfMember(t, "n1", 3, "", 2*time.Second)
+	addrs := freeAddrs(t, 12)
+	n1, _ := serfMember(t, addrs[0:4], "n1", 3, "", 2*time.Second)
 	seed := n1.cfg.SerfAddr
-	n2, _ := serfMember(t, "n2", 3, seed, 2*time.Second)
-	n3, _ := serfMember(t, "n3", 3, seed, 2*time.Second)
+	n2, _ := serfMember(t, addrs[4:8], "n2", 3, seed, 2*time.Second)
+	n3, _ := serfMember(t, addrs[8:12], "n3", 3, seed, 2*time.Second)
 	startAll(t, n1, n2, n3)
 	eventually(t, "one cluster of three voters", 20*time.Second, func() bool {
 		servers, err := n1.status(t)

@@ -20,7 +20,6 @@ import (
 
 	"github.com/skiff-sh/skiff/control/api/openapi"
 	"github.com/skiff-sh/skiff/control/fieldmanager"
-	"github.com/skiff-sh/skiff/control/pki"
 	"github.com/skiff-sh/skiff/control/registry"
 	"github.com/skiff-sh/skiff/raftstore"
 )
@@ -37,6 +36,13 @@ type Config struct {
 	Certificate tls.Certificate
 	// AdminTokenHash is pki.TokenHash of the admin bearer token.
 	AdminTokenHash string
+	// JoinTokenHash is pki.TokenHash of the cluster's join token, which
+	// NodeCredentialsPath requires; empty: no node credentials are issued
+	// (those issued before still authenticate).
+	JoinTokenHash string
+	// CACert is the cluster CA's certificate (PEM), handed to nodes with
+	// their credentials.
+	CACert []byte
 	// SkiffVersion is Skiff's own build version.
 	SkiffVersion string
 	// Registry holds the served resources (over Store).
@@ -45,7 +51,8 @@ type Config struct {
 	// fields with the same manager (Registry.TrackFields).
 	Fields *fieldmanager.Manager
 	// NodeToken is the bearer token presented to node daemons' log servers
-	// when proxying pods/log; empty: no Authorization header.
+	// when proxying pods/log (LogProxyToken of the join token); empty: no
+	// Authorization header.
 	NodeToken string
 	// NodeTransport reaches node daemons (pods/log); nil: plain HTTP with
 	// a 5 s dial timeout and no proxy. Mutual TLS to nodes is issue 6's.
@@ -70,6 +77,7 @@ type Server struct {
 	openapi   *openapi.Documents
 	members   members
 	status    clusterStatus
+	creds     *NodeCredentials
 }
 
 // New builds the server; Serve starts it.
@@ -91,7 +99,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, rest: &rest{reg: cfg.Registry, fields: cfg.Fields, logger: cfg.Logger,
-		logs: newPodLogs(cfg.Registry, cfg.NodeToken, cfg.NodeTransport, cfg.Logger)}, discovery: newDiscovery(cfg.Registry), openapi: docs}
+		logs: newPodLogs(cfg.Registry, cfg.NodeToken, cfg.NodeTransport, cfg.Logger)}, discovery: newDiscovery(cfg.Registry), openapi: docs,
+		creds: NewNodeCredentials(cfg.Store)}
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -134,6 +143,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc(MembersPath, s.serveMembers)
 	mux.HandleFunc(StatusPath, s.serveStatus)
 	mux.HandleFunc(RemovePath, s.serveRemove)
+	mux.HandleFunc(NodeCredentialsPath, s.serveNodeCredentials)
 	m := newMetrics(s.cfg.Store)
 	mux.Handle("/metrics", m.handler())
 	mux.HandleFunc(openapi.V2Path, s.openapi.ServeV2)
@@ -145,7 +155,7 @@ func (s *Server) routes() http.Handler {
 		}
 		s.rest.ServeHTTP(w, r)
 	})
-	api := m.count(s.authenticate(mux))
+	api := m.count(s.authenticate(s.authorize(mux)))
 	if s.cfg.UI == nil {
 		return api
 	}
@@ -156,23 +166,6 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		api.ServeHTTP(w, r)
-	})
-}
-
-// authenticate lets public paths through and requires the admin bearer
-// token everywhere else.
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if public[r.URL.Path] {
-			next.ServeHTTP(w, r)
-			return
-		}
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !pki.TokenMatches(strings.TrimSpace(token), s.cfg.AdminTokenHash) {
-			writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized")
-			return
-		}
-		next.ServeHTTP(w, r)
 	})
 }
 

@@ -452,9 +452,10 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 	reg.TrackFields(fields)
 	api, err := apiserver.New(apiserver.Config{
 		Store: store, Certificate: cert, AdminTokenHash: pki.TokenHash(token), SkiffVersion: cfg.Version,
-		// Nodes' log servers accept the admin token until nodes get their own
-		// credentials (issue 6).
-		NodeToken: token,
+		// Nodes get their own credentials with the join token (credentials.go);
+		// their log servers accept a token derived from it.
+		JoinTokenHash: joinTokenHash(cfg), CACert: ca.CertPEM,
+		NodeToken: logProxyToken(cfg),
 		Registry:  reg, Fields: fields, Logger: cfg.Logger,
 		UI: site.Handler(site.Config{Logger: cfg.Logger}),
 	})

@@ -162,7 +162,8 @@ func (l *Lab) StartCluster(ctx context.Context, cfg ClusterConfig) (*rest.Config
 		if running(vm, "skiff") {
 			continue
 		}
-		argv := append([]string{bin, "node", "--data-dir", filepath.Join(l.VMDir(vm.Name), "node"), "--kubeconfig", l.KubeconfigPath(),
+		// A node gets its own credential from the first server with the join token.
+		argv := append([]string{bin, "node", "--data-dir", filepath.Join(l.VMDir(vm.Name), "node"), "--server", "https://" + hostPort(first, APIPort),
 			"--join", seed, "--join-token", token}, nodeFlags(vm)...)
 		if err := l.Start(ctx, vm.Name, "skiff", argv, nil); err != nil {
 			return nil, err

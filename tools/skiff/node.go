@@ -14,10 +14,15 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-sh/skiff/control/apiclient"
+	"github.com/skiff-sh/skiff/control/apiserver"
 	"github.com/skiff-sh/skiff/control/membership"
+	"github.com/skiff-sh/skiff/control/pki"
 	"github.com/skiff-sh/skiff/nodes/agent"
 	"github.com/skiff-sh/skiff/nodes/podlogs"
 	"github.com/skiff-sh/skiff/nodes/podlogs/loggerbin"
@@ -46,7 +51,8 @@ func (f *nodeFlags) register(fs *flag.FlagSet, prefix string) {
 }
 
 // config completes the agent's configuration: dataDir is the node's own
-// directory, kubeconfig how it reaches the API ("": set API later).
+// directory, kubeconfig how it reaches the API ("": set API later). The
+// caller sets LogToken.
 func (f *nodeFlags) config(dataDir, kubeconfig string, logger *slog.Logger) (agent.Config, error) {
 	cfg := f.cfg
 	var err error
@@ -70,9 +76,6 @@ func (f *nodeFlags) config(dataDir, kubeconfig string, logger *slog.Logger) (age
 		if cfg.API, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
 			return cfg, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 		}
-		// The API servers present the admin token to the node's log server
-		// (node credentials come with the membership work).
-		cfg.LogToken = cfg.API.BearerToken
 	}
 	cfg.ContainerdBinary = f.containerdPath
 	if cfg.LoggerBinary, err = loggerBinary(cfg.DataDir); err != nil {
@@ -124,18 +127,23 @@ func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	nf.register(fs, "")
 	dataDir := fs.String("data-dir", "", "directory for the node's containerd, pod networks and logs (required)")
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the cluster (a server's <data-dir>/kubeconfig) (required)")
+	server := fs.String("server", "", "URL of an API server (https://host:port): the node gets its own credential there with --join-token and writes <data-dir>/kubeconfig (instead of --kubeconfig)")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig to reach the cluster with, as is (instead of --server)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	join := fs.String("join", "", "Serf addresses of cluster members to join, comma-separated (gossip is off without it)")
-	joinToken := fs.String("join-token", "", "the cluster's join token (a server's <data-dir>/join-token); required with --join")
+	joinToken := fs.String("join-token", "", "the cluster's join token (a server's <data-dir>/join-token); required with --server and --join")
 	serfAddr := fs.String("serf-addr", "", "address to gossip on (default: --node-ip, port 7946)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dataDir == "" || *kubeconfig == "" {
-		return errors.New("--data-dir and --kubeconfig are required")
-	}
-	if *join != "" && *joinToken == "" {
+	switch {
+	case *dataDir == "":
+		return errors.New("--data-dir is required")
+	case (*server == "") == (*kubeconfig == ""):
+		return errors.New("give either --server (with --join-token) or --kubeconfig")
+	case *server != "" && *joinToken == "":
+		return errors.New("--server needs --join-token")
+	case *join != "" && *joinToken == "":
 		return errors.New("--join needs --join-token")
 	}
 	logger, err := newLogger(stderr, *logLevel)
@@ -145,6 +153,21 @@ func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := nf.config(*dataDir, *kubeconfig, logger)
 	if err != nil {
 		return err
+	}
+	switch {
+	case *server != "":
+		if cfg.API, err = joinAsNode(ctx, *server, *joinToken, cfg.NodeName, nil, cfg.DataDir, logger); err != nil {
+			return err
+		}
+		go learnServers(ctx, cfg.API, logger)
+		cfg.LogToken = apiserver.LogProxyToken(*joinToken)
+	case *joinToken != "":
+		cfg.LogToken = apiserver.LogProxyToken(*joinToken)
+	default:
+		// The API servers present a token derived from the join token to the
+		// log server; without it, `kubectl logs` cannot reach this node.
+		logger.Warn("skiff node: no --join-token, so the API servers cannot read this node's logs")
+		cfg.LogToken = cfg.API.BearerToken
 	}
 	a, err := agent.New(cfg)
 	if err != nil {
@@ -171,4 +194,64 @@ func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 		}()
 	}
 	return a.Run(ctx)
+}
+
+// joinAsNode gets the node's own credential from the API server at server
+// with the join token (trusting caPEM, or the CA the server proves it holds
+// the join token for), retrying while the server cannot be reached or
+// answers 5xx, until ctx ends or two minutes pass. It writes the
+// credential into <dataDir>/kubeconfig (CA pinned) and returns the client
+// configuration for it.
+func joinAsNode(ctx context.Context, server, joinToken, node string, caPEM []byte, dataDir string, log *slog.Logger) (*rest.Config, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	wait := 200 * time.Millisecond
+	for {
+		cred, err := apiserver.RequestNodeCredential(ctx, server, joinToken, node, caPEM)
+		if err == nil {
+			path := filepath.Join(dataDir, "kubeconfig")
+			if err := pki.WriteKubeconfig(path, "skiff", cred.Server, []byte(cred.CACert), cred.Token); err != nil {
+				return nil, fmt.Errorf("node credential: %w", err)
+			}
+			log.Info("skiff node: got the node's credential", "server", cred.Server, "user", apiserver.NodeUserPrefix+node, "kubeconfig", path)
+			api, err := clientcmd.BuildConfigFromFlags("", path)
+			if err != nil {
+				return nil, fmt.Errorf("node credential: kubeconfig %s: %w", path, err)
+			}
+			// Fail over between the API servers, learned from the one joined
+			// (learnServers).
+			return apiclient.Wrap(api, nil), nil
+		}
+		var st apierrors.APIStatus
+		if errors.As(err, &st) && st.Status().Code < 500 {
+			return nil, fmt.Errorf("node credential: %w", err) // a wrong join token or name: final
+		}
+		if errors.Is(err, apiserver.ErrUntrustedCA) {
+			return nil, fmt.Errorf("node credential: %w", err)
+		}
+		log.Info("skiff node: waiting for the API server to issue the node's credential", "server", server, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("node credential from %s: %w (last error: %v)", server, ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// learnServers keeps the node's client aware of every API server (apiclient.Learn) until
+// ctx ends, so the node fails over when the server it joined through is down.
+func learnServers(ctx context.Context, api *rest.Config, log *slog.Logger) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		if err := apiclient.Learn(ctx, api, apiserver.MembersPath); err != nil && ctx.Err() == nil {
+			log.Debug("skiff node: learn the API servers", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

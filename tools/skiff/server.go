@@ -16,6 +16,7 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-sh/skiff/control/apiserver"
 	"github.com/skiff-sh/skiff/control/server"
 	"github.com/skiff-sh/skiff/nodes/agent"
 )
@@ -125,14 +126,25 @@ func runServerWithNode(ctx context.Context, cfg server.Config, nf *nodeFlags, lo
 			nodeErr <- nil
 			return
 		}
-		// The kubeconfig is written once the API serves.
-		api, err := clientcmd.BuildConfigFromFlags("", filepath.Join(cfg.DataDir, "kubeconfig"))
+		// The daemon runs with a node credential of its own, never the admin
+		// token: it asks this server for one with the join token, trusting
+		// the CA of the admin kubeconfig (written once the API serves).
+		admin, err := clientcmd.BuildConfigFromFlags("", filepath.Join(cfg.DataDir, "kubeconfig"))
 		if err != nil {
 			nodeErr <- err
 			cancel()
 			return
 		}
-		ncfg.API, ncfg.LogToken = api, api.BearerToken
+		joinToken, err := server.JoinToken(cfg, logger)
+		if err == nil {
+			ncfg.API, err = joinAsNode(ctx, admin.Host, joinToken, ncfg.NodeName, admin.TLSClientConfig.CAData, ncfg.DataDir, logger)
+		}
+		if err != nil {
+			nodeErr <- fmt.Errorf("node: %w", err)
+			cancel()
+			return
+		}
+		ncfg.LogToken = apiserver.LogProxyToken(joinToken)
 		a, err := agent.New(ncfg)
 		if err == nil {
 			err = a.Run(ctx)

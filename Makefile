@@ -62,7 +62,8 @@ bench: build
 	$(BIN) bench api
 	$(BIN) bench scheduler --nodes 500,5000 --pods 10000
 	$(BIN) bench proxy --services 1000,10000
-	$(BIN) lab up --dir $(DATA)/bench-lab && $(BIN) bench pods --kubeconfig $(DATA)/bench-lab/kubeconfig; \
+	$(BIN) lab up --dir $(DATA)/bench-lab && $(BIN) bench pods --kubeconfig $(DATA)/bench-lab/kubeconfig && \
+		$(BIN) bench nodeloss --lab $(DATA)/bench-lab && $(BIN) bench failover --lab $(DATA)/bench-lab; \
 		status=$$?; $(BIN) lab down --dir $(DATA)/bench-lab; exit $$status
 
 ## up: the lab (3 VMs in network namespaces, each a server with a node) with hello-world deployed and exposed (root)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/skiff-sh/skiff/control/apiserver"
 	"github.com/skiff-sh/skiff/control/membership"
+	"github.com/skiff-sh/skiff/control/server"
 )
 
 // syncBuffer is a log sink the test reads while the server writes.
@@ -229,6 +231,64 @@ func TestDeadServerCleanup(t *testing.T) {
 		if _, err := keep.clientset(t).CoreV1().ConfigMaps("default").Create(t.Context(),
 			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("after-%d", i)}}, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("write after the cleanup: %v", err)
+		}
+	}
+}
+
+// Raft is mutual TLS from the join token: a member started with another token gets nothing
+// replicated, while the two with the right one form the cluster.
+func TestRaftRefusesAMemberWithoutTheToken(t *testing.T) {
+	addrs := freeAddrs(t, 9)
+	peers := map[string]string{"n1": addrs[0], "n2": addrs[1], "n3": addrs[2]}
+	var ms []*member
+	for i, name := range []string{"n1", "n2", "n3"} {
+		cfg := testConfig(t, name, addrs[i], addrs[3+i])
+		cfg.APIAddr = addrs[6+i]
+		cfg.Peers = peers
+		cfg.JoinToken = "the-cluster-token"
+		if name == "n3" {
+			cfg.JoinToken = "another-token"
+		}
+		ms = append(ms, &member{cfg: cfg})
+	}
+	startAll(t, ms[0], ms[1]) // n3 never becomes ready: it has no store to serve
+	stopN3 := startRun3(t, ms[2])
+	defer stopN3()
+	if _, err := ms[0].clientset(t).CoreV1().ConfigMaps("default").Create(t.Context(),
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	servers, err := ms[0].status(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range servers {
+		switch s.Name {
+		case "n3":
+			if s.AppliedIndex != 0 {
+				t.Errorf("n3, with another token, got %d entries applied", s.AppliedIndex)
+			}
+		default:
+			if s.AppliedIndex == 0 {
+				t.Errorf("%s has nothing applied", s.Name)
+			}
+		}
+	}
+}
+
+// startRun3 runs a member that is not expected to become ready; the returned function stops it.
+func startRun3(t *testing.T, m *member) func() {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- server.Run(ctx, m.cfg) }()
+	return func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Errorf("%s did not stop", m.cfg.Name)
 		}
 	}
 }

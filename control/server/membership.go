@@ -39,6 +39,9 @@ func JoinToken(cfg Config, log *slog.Logger) (string, error) {
 	var b [24]byte
 	rand.Read(b[:]) //nolint:errcheck // crypto/rand does not fail on Linux
 	token := hex.EncodeToString(b[:])
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("server: join token: %w", err)
+	}
 	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("server: join token: %w", err)
 	}

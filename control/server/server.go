@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -204,6 +205,24 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	log := cfg.Logger.With("member", cfg.Name)
+	if cfg.SerfAddr != "" {
+		token, err := JoinToken(cfg, cfg.Logger)
+		if err != nil {
+			return err
+		}
+		cfg.JoinToken = token
+	}
+	stream := &tcpStream{}
+	if cfg.JoinToken != "" {
+		// Raft between members is mutual TLS with certificates of the peer CA the join
+		// token makes: no token, no raft.
+		var err error
+		if stream.serverTLS, stream.clientTLS, err = pki.PeerTLS(cfg.JoinToken, cfg.Name, time.Now()); err != nil {
+			return fmt.Errorf("server: raft TLS: %w", err)
+		}
+	} else {
+		log.Warn("skiff server: no join token (no Serf, no --join-token): raft runs without TLS")
+	}
 	raftLn, err := net.Listen("tcp", cfg.RaftAddr)
 	if err != nil {
 		return fmt.Errorf("server: listen for raft on %s: %w", cfg.RaftAddr, err)
@@ -213,7 +232,11 @@ func Run(ctx context.Context, cfg Config) error {
 		raftLn.Close()
 		return fmt.Errorf("server: raft address %s: %w", cfg.RaftAddr, err)
 	}
-	trans := raft.NewNetworkTransportWithLogger(&tcpStream{Listener: raftLn, advertise: advertise}, 3, 10*time.Second, raftstore.NewHclog(log.With("component", "raft-transport")))
+	stream.Listener, stream.advertise = raftLn, advertise
+	if stream.serverTLS != nil {
+		stream.Listener = tls.NewListener(raftLn, stream.serverTLS)
+	}
+	trans := raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, raftstore.NewHclog(log.With("component", "raft-transport")))
 	clientLn, err := net.Listen("tcp", cfg.ClientAddr)
 	if err != nil {
 		trans.Close()
@@ -234,16 +257,6 @@ func Run(ctx context.Context, cfg Config) error {
 	sc.ClientURL = "http://" + clientLn.Addr().String()
 	sc.Forwarder = fwd
 	sc.Logger = cfg.Logger
-	token := ""
-	if cfg.SerfAddr != "" {
-		if token, err = JoinToken(cfg, cfg.Logger); err != nil {
-			apiLn.Close()
-			clientLn.Close()
-			trans.Close()
-			return err
-		}
-		cfg.JoinToken = token
-	}
 	sc.Bootstrap, sc.ClusterID = bootstrap(cfg)
 	store, err := raftstore.Open(ctx, sc)
 	if err != nil {
@@ -382,10 +395,12 @@ func bootstrap(cfg Config) ([]raft.Server, uint64) {
 }
 
 // tcpStream is raft's StreamLayer over a listener we opened ourselves, so a
-// busy port is reported before raft starts.
+// busy port is reported before raft starts; with TLS configurations it is
+// mutual TLS (the listener is then a TLS listener).
 type tcpStream struct {
 	net.Listener
-	advertise net.Addr
+	advertise            net.Addr
+	serverTLS, clientTLS *tls.Config
 }
 
 func (t *tcpStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
@@ -397,7 +412,17 @@ func (t *tcpStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Co
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	return conn, nil
+	if t.clientTLS == nil {
+		return conn, nil
+	}
+	tc := tls.Client(conn, t.clientTLS)
+	hctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("server: raft TLS handshake with %s: %w", addr, err)
+	}
+	return tc, nil
 }
 
 func (t *tcpStream) Addr() net.Addr { return t.advertise }

@@ -72,7 +72,7 @@ func labConfig(t *testing.T) lab.Config {
 func labItems(c lab.Config, diff []string) []string {
 	marks := []string{c.Name, strings.TrimSuffix(c.Subnet.Addr().String(), ".0"), c.Dir}
 	for _, p := range c.Blackhole {
-		marks = append(marks, p.String())
+		marks = append(marks, fmt.Sprintf("unreachable %s metric %d", p, lab.BlackholeMetric(c.Name)))
 	}
 	var ours []string
 	for _, d := range diff {

@@ -109,7 +109,7 @@ func (l *Lab) build(ctx context.Context) error {
 		return err
 	}
 	for _, p := range s.Config.Blackhole {
-		added, err := addUnreachable(p)
+		added, err := addUnreachable(p, BlackholeMetric(s.Config.Name))
 		if added {
 			s.Routes = append(s.Routes, p)
 			if err := l.save(); err != nil {
@@ -224,7 +224,7 @@ func (l *Lab) Down(ctx context.Context) error {
 		}
 	}
 	for _, p := range s.Routes {
-		if err := deleteUnreachable(p); err != nil {
+		if err := deleteUnreachable(p, BlackholeMetric(s.Config.Name)); err != nil {
 			errs = append(errs, err)
 		}
 	}

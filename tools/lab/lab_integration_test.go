@@ -64,7 +64,7 @@ func upLab(t *testing.T, c Config) *Lab {
 func labItems(c Config, diff []string) (ours, others []string) {
 	marks := []string{c.Name, strings.TrimSuffix(c.Subnet.Addr().String(), ".0"), c.Dir}
 	for _, p := range c.Blackhole {
-		marks = append(marks, p.String())
+		marks = append(marks, fmt.Sprintf("unreachable %s metric %d", p, BlackholeMetric(c.Name)))
 	}
 	for _, d := range diff {
 		if slices.ContainsFunc(marks, func(m string) bool { return strings.Contains(d, m) }) {
@@ -110,7 +110,7 @@ func TestLab(t *testing.T) {
 			}
 		}
 		for _, p := range c.Blackhole {
-			if !slices.Contains(during.Routes, "unreachable "+p.String()) {
+			if !slices.Contains(during.Routes, fmt.Sprintf("unreachable %s metric %d", p, BlackholeMetric(c.Name))) {
 				t.Errorf("no unreachable route for %v in the root namespace: %q", p, during.Routes)
 			}
 		}

@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"net/netip"
 	"os"
@@ -105,23 +106,35 @@ func deleteLink(name, typ string) error {
 	return nil
 }
 
-// unreachableRoute is the root-namespace route that keeps p from leaking out.
-func unreachableRoute(p netip.Prefix) *netlink.Route {
-	return &netlink.Route{Dst: ipNet(p), Type: unix.RTN_UNREACHABLE, Table: unix.RT_TABLE_MAIN}
+// BlackholeMetric is the metric of a lab's unreachable routes: one per lab name, so labs
+// that run at once (tests do) each add and remove their own route to the same ranges and never
+// take away another's containment.
+func BlackholeMetric(name string) int {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return 1000 + int(h.Sum32()%60000)
 }
 
-// addUnreachable adds an unreachable route for p unless a route to exactly
-// p exists already; added reports whether the lab made it.
-func addUnreachable(p netip.Prefix) (added bool, err error) {
+// unreachableRoute is the root-namespace route that keeps p from leaking out.
+func unreachableRoute(p netip.Prefix, metric int) *netlink.Route {
+	return &netlink.Route{Dst: ipNet(p), Type: unix.RTN_UNREACHABLE, Table: unix.RT_TABLE_MAIN, Priority: metric}
+}
+
+// addUnreachable adds this lab's unreachable route for p unless it exists already, or a route
+// to exactly p that is not another lab's unreachable one (someone's real route) does;
+// added reports whether the lab made it.
+func addUnreachable(p netip.Prefix, metric int) (added bool, err error) {
 	existing, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: ipNet(p), Table: unix.RT_TABLE_MAIN},
 		netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return false, fmt.Errorf("lab: listing routes to %v: %w", p, err)
 	}
-	if len(existing) > 0 {
-		return false, nil
+	for _, r := range existing {
+		if r.Type != unix.RTN_UNREACHABLE || r.Priority == metric {
+			return false, nil
+		}
 	}
-	if err := netlink.RouteAdd(unreachableRoute(p)); err != nil {
+	if err := netlink.RouteAdd(unreachableRoute(p, metric)); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return false, nil
 		}
@@ -130,9 +143,9 @@ func addUnreachable(p netip.Prefix) (added bool, err error) {
 	return true, nil
 }
 
-// deleteUnreachable removes the unreachable route for p, if it is there.
-func deleteUnreachable(p netip.Prefix) error {
-	err := netlink.RouteDel(unreachableRoute(p))
+// deleteUnreachable removes this lab's unreachable route for p, if it is there.
+func deleteUnreachable(p netip.Prefix, metric int) error {
+	err := netlink.RouteDel(unreachableRoute(p, metric))
 	if err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("lab: deleting unreachable route %v: %w", p, err)
 	}

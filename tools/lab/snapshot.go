@@ -137,6 +137,9 @@ func formatRoute(rt netlink.Route) string {
 		fmt.Fprintf(&b, "type%d ", rt.Type)
 	}
 	b.WriteString(dst)
+	if rt.Type == unix.RTN_UNREACHABLE && rt.Priority != 0 {
+		fmt.Fprintf(&b, " metric %d", rt.Priority)
+	}
 	if rt.Gw != nil {
 		fmt.Fprintf(&b, " via %s", rt.Gw)
 	}

@@ -12,18 +12,24 @@ LDFLAGS   := -X main.version=$(VERSION) \
 	-X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=37
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build wasm logger test test-unit test-integration chaos bench deps up down lint clean
+.PHONY: all build wasm logger playground test test-unit test-integration chaos bench deps up down lint clean
 
 all: build
 
 ## build: the single binary bin/skiff
-build: wasm logger
+build: wasm logger playground
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./tools/skiff
 
 ## logger: the small container logging binary the skiff binary embeds (nodes/podlogs/loggerbin)
 logger:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" \
 		-o nodes/podlogs/loggerbin/binary/skiff-container-logger ./nodes/podlogs/cmd/skiff-container-logger
+
+## playground: the dashboard playground's Go half (GOOS=js) and Go's wasm_exec.js, embedded by site/
+playground:
+	GOOS=js GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" \
+		-o site/ui/wasm/playground.wasm ./site/playground/wasm
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" site/ui/wasm/wasm_exec.js
 
 ## wasm: the built-in policy modules the binary embeds (wasm/builtin/modules)
 wasm:

@@ -8,4 +8,11 @@
 // calling the API server's handler in process with the browser's
 // credentials. The UI's own paths need no credentials, so the sign-in page
 // loads; everything it shows needs the token.
+//
+// The scheduling playground runs a module in the browser's WebAssembly
+// engine with the Go of package playground compiled to js/wasm (ui/wasm,
+// written by `make build`); under /ui/api this package serves what it needs
+// from the server: the live cluster as a wasm/snapshot document, module
+// bytes, and the server's own decisions (wasm/snapshot.Replay in wazero)
+// for the same snapshot, so the page can show that the two agree.
 package site

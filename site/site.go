@@ -1,14 +1,17 @@
 package site
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/skiff-sh/skiff/site/stream"
+	"github.com/skiff-sh/skiff/wasm/runtime"
 )
 
 // Path is where the dashboard is served; the API server routes it here.
@@ -23,11 +26,29 @@ type Config struct {
 	// to Logger.
 	Stream stream.Config
 	Logger *slog.Logger
+	// ReadModule, if set, returns an uploaded module's bytes by content
+	// address (resources.ReadModule over the server's store), so the
+	// playground can run uploaded modules; without it only the built-in
+	// scheduler and local files run.
+	ReadModule func(ctx context.Context, digest string) ([]byte, error)
+	// Wasm configures the runtime the playground's decide call loads a
+	// module into (one per call, closed after it).
+	Wasm runtime.Config
 }
 
 // DefaultConfig returns the dashboard's defaults; Logger must be set.
 func DefaultConfig() Config {
-	return Config{Stream: stream.DefaultConfig()}
+	return Config{Stream: stream.DefaultConfig(), Wasm: playgroundWasm()}
+}
+
+// playgroundWasm is the decide call's runtime: the scheduler's sandbox, one
+// instance, and a deadline per decision generous enough for a busy machine
+// (a deadline missed would be a difference the browser does not have).
+func playgroundWasm() runtime.Config {
+	c := runtime.DefaultConfig()
+	c.PoolSize = 1
+	c.CallTimeout = 2 * time.Second
+	return c
 }
 
 // Validate reports what is missing or wrong in c.
@@ -40,6 +61,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Stream.Validate(); err != nil {
 		return fmt.Errorf("site: %w", err)
+	}
+	if err := c.Wasm.Validate(); err != nil {
+		return fmt.Errorf("site: playground: %w", err)
 	}
 	return nil
 }
@@ -81,6 +105,9 @@ func New(cfg Config, api http.Handler) (http.Handler, error) {
 	if cfg.Stream.Logger == nil {
 		cfg.Stream.Logger = cfg.Logger
 	}
+	if cfg.Wasm == (runtime.Config{}) {
+		cfg.Wasm = playgroundWasm()
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -97,6 +124,8 @@ func New(cfg Config, api http.Handler) (http.Handler, error) {
 		http.Redirect(w, r, Path+"/", http.StatusMovedPermanently)
 	})
 	mux.Handle("GET "+Path+"/stream", st)
+	pg := &playgroundAPI{api: api, readModule: cfg.ReadModule, wasm: cfg.Wasm, log: cfg.Logger, now: time.Now}
+	pg.routes(mux)
 	mux.Handle("GET "+Path+"/", http.StripPrefix(Path+"/", http.FileServerFS(files)))
 	return secure(mux), nil
 }
@@ -104,10 +133,12 @@ func New(cfg Config, api http.Handler) (http.Handler, error) {
 // secure sets the headers every dashboard answer carries: the page loads
 // only its own scripts and styles and talks only to its own origin, is
 // never framed, and is revalidated on every load (a server upgrade shows).
+// 'wasm-unsafe-eval' lets it compile WebAssembly (the playground), and
+// nothing else: no eval, no inline script.
 func secure(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' data:; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		if h.Get("Cache-Control") == "" {

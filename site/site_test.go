@@ -33,6 +33,10 @@ func TestHandlerServesTheDashboard(t *testing.T) {
 		{"/ui/app.css", "GET", http.StatusOK, "text/css", "--row"},
 		{"/ui/js/app.js", "GET", http.StatusOK, "javascript", "import"},
 		{"/ui/js/views/workloads.js", "GET", http.StatusOK, "javascript", "rolloutStatus"},
+		{"/ui/js/views/playground.js", "GET", http.StatusOK, "javascript", "podMatrix"},
+		{"/ui/js/wasi.js", "GET", http.StatusOK, "javascript", "wasi_snapshot_preview1"},
+		{"/ui/api/snapshot", "GET", http.StatusUnauthorized, "application/json", `"reason":"Unauthorized"`},
+		{"/ui/api/decide", "GET", http.StatusNotFound, "", ""},
 		{"/ui/nope.js", "GET", http.StatusNotFound, "", ""},
 		{"/ui/stream", "GET", http.StatusUnauthorized, "application/json", `"reason":"Unauthorized"`},
 		{"/ui/stream", "POST", http.StatusMethodNotAllowed, "", ""},
@@ -55,7 +59,7 @@ func TestHandlerServesTheDashboard(t *testing.T) {
 			if !strings.Contains(string(body), tc.body) {
 				t.Errorf("body lacks %q", tc.body)
 			}
-			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "script-src 'self' 'wasm-unsafe-eval';") {
 				t.Errorf("Content-Security-Policy %q", csp)
 			}
 		})

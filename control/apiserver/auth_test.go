@@ -144,6 +144,16 @@ func TestNodeAuthorizer(t *testing.T) {
 	for _, p := range [][2]string{{"mine", "n1"}, {"mine-too", "n1"}, {"theirs", "n2"}} {
 		a.mustCall(t, 201, "POST", "/api/v1/namespaces/default/pods", a.admin, pod(p[0], p[1]))
 	}
+	// A pod of n1 uses secret "used" and configmap "cfg"; a pod of n2 uses secret "other".
+	a.mustCall(t, 201, "POST", "/api/v1/namespaces/default/pods", a.admin, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"with-refs"},"spec":{"nodeName":"n1",
+		"volumes":[{"name":"s","secret":{"secretName":"used"}}],
+		"containers":[{"name":"c","image":"busybox","env":[{"name":"X","valueFrom":{"configMapKeyRef":{"name":"cfg","key":"k"}}}]}]}}`)
+	a.mustCall(t, 201, "POST", "/api/v1/namespaces/default/pods", a.admin, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"theirs-refs"},"spec":{"nodeName":"n2",
+		"imagePullSecrets":[{"name":"other"}],"containers":[{"name":"c","image":"busybox"}]}}`)
+	for _, sec := range []string{"used", "other", "unused"} {
+		a.mustCall(t, 201, "POST", "/api/v1/namespaces/default/secrets", a.admin, `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"`+sec+`"}}`)
+	}
+	a.mustCall(t, 201, "POST", "/api/v1/namespaces/default/configmaps", a.admin, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"}}`)
 	a.mustCall(t, 201, "POST", "/api/v1/nodes", a.admin, `{"apiVersion":"v1","kind":"Node","metadata":{"name":"n2"}}`)
 	n1 := a.nodeToken(t, "n1")
 
@@ -167,7 +177,15 @@ func TestNodeAuthorizer(t *testing.T) {
 	}{
 		{name: "list pods", method: "GET", path: "/api/v1/pods", code: 200},
 		{name: "get a pod of another node", method: "GET", path: "/api/v1/namespaces/default/pods/theirs", code: 200},
-		{name: "list secrets", method: "GET", path: "/api/v1/secrets", code: 200},
+		{name: "list secrets", method: "GET", path: "/api/v1/secrets", code: 403,
+			message: `node "n1" may read a secrets only by name, one its pods refer to`},
+		{name: "get a secret its pod uses", method: "GET", path: "/api/v1/namespaces/default/secrets/used", code: 200},
+		{name: "watch a secret its pod uses", method: "GET", path: "/api/v1/namespaces/default/secrets?watch=1&timeoutSeconds=1&fieldSelector=metadata.name%3Dused", code: 200},
+		{name: "get a configmap its pod uses", method: "GET", path: "/api/v1/namespaces/default/configmaps/cfg", code: 200},
+		{name: "get a secret another node's pod uses", method: "GET", path: "/api/v1/namespaces/default/secrets/other", code: 403,
+			message: `no relationship found between node "n1" and this object`},
+		{name: "get a secret no pod uses", method: "GET", path: "/api/v1/namespaces/default/secrets/unused", code: 403},
+		{name: "list configmaps", method: "GET", path: "/api/v1/namespaces/default/configmaps", code: 403},
 		{name: "list endpointslices", method: "GET", path: "/apis/discovery.k8s.io/v1/endpointslices", code: 200},
 		{name: "get a namespace", method: "GET", path: "/api/v1/namespaces/default", code: 200},
 		{name: "discovery", method: "GET", path: "/api", code: 200},

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -26,12 +27,18 @@ var nodeReadable = map[schema.GroupResource]bool{
 	{Resource: "services"}:  true,
 	{Resource: "endpoints"}: true,
 	{Group: "discovery.k8s.io", Resource: "endpointslices"}: true,
-	{Resource: "configmaps"}:                                true,
-	{Resource: "secrets"}:                                   true,
 	{Resource: "namespaces"}:                                true,
 	{Group: "coordination.k8s.io", Resource: "leases"}:      true,
 	{Resource: "events"}:                                    true,
 	{Group: "events.k8s.io", Resource: "events"}:            true,
+}
+
+// nodeReferenced are read only one object at a time, and only when a pod bound to the
+// node refers to it (volumes, env, envFrom, imagePullSecrets), as Kubernetes' Node
+// authorizer allows.
+var nodeReferenced = map[schema.GroupResource]bool{
+	{Resource: "configmaps"}: true,
+	{Resource: "secrets"}:    true,
 }
 
 var (
@@ -46,9 +53,10 @@ func isEvents(gr schema.GroupResource) bool {
 
 // authorizeNode is Skiff's Node authorizer with NodeRestriction's checks,
 // simplified. Node NAME may:
-//   - get, list and watch nodeReadable (and their status), not filtered by
-//     node (Kubernetes' Node authorizer would limit secrets, configmaps and
-//     pods to those of its pods; Skiff's does not);
+//   - get, list and watch nodeReadable (and their status);
+//   - get a Secret or ConfigMap that a pod bound to it refers to (list and
+//     watch only of that one object, by metadata.name), as Kubernetes' Node
+//     authorizer; pods are readable whatever their node, as there;
 //   - create, update and patch its own Node and its status;
 //   - create and update its own Lease in kube-node-lease;
 //   - update and patch the status of pods bound to it, and delete them
@@ -71,6 +79,9 @@ func (s *Server) authorizeNode(r *http.Request, u user) error {
 	case "get", "list", "watch":
 		if nodeReadable[gr] && (sub == "" || sub == "status") {
 			return nil
+		}
+		if nodeReferenced[gr] && sub == "" {
+			return s.referencedByItsPods(r, u, info)
 		}
 	case "create":
 		switch {
@@ -118,6 +129,87 @@ func (s *Server) authorizeNode(r *http.Request, u user) error {
 		}
 	}
 	return forbidden(u, info, fmt.Sprintf("node %q may not %s it (Node authorizer)", u.node, info.Verb))
+}
+
+// referencedByItsPods allows reading one Secret or ConfigMap (a get, or a list or watch
+// selecting it by metadata.name) that a pod bound to the node refers to.
+func (s *Server) referencedByItsPods(r *http.Request, u user, info requestInfo) error {
+	name := info.Name
+	if info.Verb != "get" {
+		sel, err := fields.ParseSelector(r.URL.Query().Get("fieldSelector"))
+		if err != nil {
+			return apierrors.NewBadRequest(fmt.Sprintf("fieldSelector: %v", err))
+		}
+		name, _ = sel.RequiresExactMatch("metadata.name")
+	}
+	if name == "" || info.Namespace == "" {
+		return forbidden(u, info, fmt.Sprintf("node %q may read a %s only by name, one its pods refer to", u.node, info.Resource))
+	}
+	pods := s.cfg.Registry.Store(corev1.SchemeGroupVersion.WithResource("pods"))
+	if pods == nil {
+		return forbidden(u, info, "no pods to refer to it")
+	}
+	list, err := pods.List(r.Context(), info.Namespace, metav1.ListOptions{FieldSelector: "spec.nodeName=" + u.node})
+	if err != nil {
+		return err
+	}
+	pl, ok := list.(*corev1.PodList)
+	if !ok {
+		return apierrors.NewInternalError(fmt.Errorf("pod list is a %T", list))
+	}
+	for i := range pl.Items {
+		if refersTo(&pl.Items[i], info.Resource, name) {
+			return nil
+		}
+	}
+	return forbidden(u, info, fmt.Sprintf("no relationship found between node %q and this object", u.node))
+}
+
+// refersTo reports whether the pod uses the named Secret or ConfigMap (resource "secrets" or
+// "configmaps"): in a volume (projected ones too), an env or envFrom source, or (secrets) an
+// image pull secret.
+func refersTo(p *corev1.Pod, resource, name string) bool {
+	secret := resource == "secrets"
+	if secret {
+		for _, ref := range p.Spec.ImagePullSecrets {
+			if ref.Name == name {
+				return true
+			}
+		}
+	}
+	for _, v := range p.Spec.Volumes {
+		switch {
+		case secret && v.Secret != nil && v.Secret.SecretName == name,
+			!secret && v.ConfigMap != nil && v.ConfigMap.Name == name:
+			return true
+		case v.Projected != nil:
+			for _, src := range v.Projected.Sources {
+				if (secret && src.Secret != nil && src.Secret.Name == name) || (!secret && src.ConfigMap != nil && src.ConfigMap.Name == name) {
+					return true
+				}
+			}
+		}
+	}
+	var containers []corev1.Container
+	containers = append(containers, p.Spec.InitContainers...)
+	containers = append(containers, p.Spec.Containers...)
+	for _, c := range containers {
+		for _, e := range c.EnvFrom {
+			if (secret && e.SecretRef != nil && e.SecretRef.Name == name) || (!secret && e.ConfigMapRef != nil && e.ConfigMapRef.Name == name) {
+				return true
+			}
+		}
+		for _, e := range c.Env {
+			if e.ValueFrom == nil {
+				continue
+			}
+			if (secret && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == name) ||
+				(!secret && e.ValueFrom.ConfigMapKeyRef != nil && e.ValueFrom.ConfigMapKeyRef.Name == name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // podBoundTo allows the request if the stored pod it names is bound to the

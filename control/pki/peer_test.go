@@ -84,6 +84,11 @@ func TestPeerTLSNeedsTheToken(t *testing.T) {
 	}
 	// Without a certificate at all.
 	anon := &tls.Config{RootCAs: s1.ClientCAs, ServerName: PeerName, MinVersion: tls.VersionTLS13}
+	// A client that dialed an address, not the peer name, still verifies the chain.
+	c2.ServerName = "127.0.0.1"
+	if err := handshake(t, s1, c2); err != nil {
+		t.Errorf("a member dialing an address: %v", err)
+	}
 	if err := handshake(t, s1, anon); err == nil {
 		t.Error("a member accepted a peer without a certificate")
 	}

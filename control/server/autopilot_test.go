@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -11,12 +12,15 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiff-sh/skiff/control/apiserver"
 	"github.com/skiff-sh/skiff/control/membership"
+	"github.com/skiff-sh/skiff/control/pki"
 	"github.com/skiff-sh/skiff/control/server"
 )
 
@@ -185,9 +189,14 @@ func TestBootstrapExpectJoinPromoteRemove(t *testing.T) {
 		return err == nil && v == 3 && nv == 0
 	})
 
-	// The leader hands its leadership over when it stops.
+	// The leader (as it stands now) hands its leadership over when it stops.
 	byName := map[string]*member{"n1": n1, "n2": n2, "n3": n3}
 	logs := map[string]*syncBuffer{"n1": log1, "n2": log2, "n3": log3}
+	eventually(t, "the current leader", 10*time.Second, func() bool {
+		servers, err := n1.status(t)
+		_, _, leader = census(servers)
+		return err == nil && byName[leader] != nil
+	})
 	byName[leader].stop(t)
 	if !strings.Contains(logs[leader].String(), "handed over the leadership") {
 		t.Errorf("leader %s stopped without handing over its leadership", leader)
@@ -290,5 +299,41 @@ func startRun3(t *testing.T, m *member) func() {
 		case <-time.After(20 * time.Second):
 			t.Errorf("%s did not stop", m.cfg.Name)
 		}
+	}
+}
+
+// The store's gRPC port is mutual TLS from the join token too: an etcd client without a peer
+// certificate, or with one of another token, gets nothing; one with the token's works.
+func TestStoreGRPCNeedsTheToken(t *testing.T) {
+	addrs := freeAddrs(t, 3)
+	cfg := testConfig(t, "solo", addrs[0], addrs[1])
+	cfg.APIAddr = addrs[2]
+	cfg.JoinToken = "the-cluster-token"
+	m := &member{cfg: cfg}
+	startAll(t, m)
+	get := func(tlsCfg *tls.Config) error {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{cfg.ClientAddr}, TLS: tlsCfg, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		defer cancel()
+		_, err = cli.Get(ctx, "/registry/namespaces/default")
+		return err
+	}
+	if err := get(nil); err == nil {
+		t.Error("a plaintext etcd client was served")
+	}
+	_, stranger, _ := pki.PeerTLS("another-token", "x", time.Now())
+	if err := get(stranger); err == nil {
+		t.Error("an etcd client with another token's certificate was served")
+	}
+	_, member, err := pki.PeerTLS("the-cluster-token", "client", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := get(member); err != nil {
+		t.Errorf("an etcd client with the token's certificate: %v", err)
 	}
 }

@@ -15,12 +15,15 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/skiff-sh/skiff/control/apiserver"
 	"github.com/skiff-sh/skiff/control/fieldmanager"
@@ -249,12 +252,22 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("server: listen for the API on %s: %w", cfg.APIAddr, err)
 	}
 
-	fwd := etcdapi.NewForwarder()
+	// The store's gRPC port (the etcd API and the members' forwarding) is mutual TLS too
+	// when raft is: etcd clients need a certificate of the peer CA (pki.PeerTLS).
+	var fwdOpts []grpc.DialOption
+	var grpcOpts []grpc.ServerOption
+	clientScheme := "http://"
+	if stream.clientTLS != nil {
+		fwdOpts = append(fwdOpts, grpc.WithTransportCredentials(credentials.NewTLS(stream.clientTLS.Clone())))
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(stream.serverTLS.Clone())))
+		clientScheme = "https://"
+	}
+	fwd := etcdapi.NewForwarder(fwdOpts...)
 	sc := cfg.Store
 	sc.Name = cfg.Name
 	sc.Dir = cfg.DataDir
 	sc.Transport = trans
-	sc.ClientURL = "http://" + clientLn.Addr().String()
+	sc.ClientURL = clientScheme + clientLn.Addr().String()
 	sc.Forwarder = fwd
 	sc.Logger = cfg.Logger
 	sc.Bootstrap, sc.ClusterID = bootstrap(cfg)
@@ -266,7 +279,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	fwd.SetStore(store)
-	gs := etcdapi.NewServer(store)
+	gs := etcdapi.NewServer(store, grpcOpts...)
 	serveErr := make(chan error, 3) // the gRPC and API servers, the policy load
 	go func() { serveErr <- gs.Serve(clientLn) }()
 	log.Info("skiff server: store serving", "raft", cfg.RaftAddr, "clients", clientLn.Addr().String(), "peers", len(cfg.Peers), "data", cfg.DataDir)
@@ -346,6 +359,9 @@ func handOverLeadership(store *raftstore.Store, log *slog.Logger) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
+	if servers, err := store.Servers(ctx); err != nil || !slices.ContainsFunc(servers, func(s raftstore.Server) bool { return s.Voter && s.Name != store.Name() }) {
+		return // no one to hand it to
+	}
 	start := time.Now()
 	if err := store.TransferLeadership(ctx, ""); err != nil {
 		log.Warn("skiff server: hand over the leadership", "err", err)
@@ -482,7 +498,9 @@ func startAPI(ctx context.Context, cfg Config, store *raftstore.Store, ln net.Li
 		JoinTokenHash: joinTokenHash(cfg), CACert: ca.CertPEM,
 		NodeToken: logProxyToken(cfg),
 		Registry:  reg, Fields: fields, Logger: cfg.Logger,
-		UI: site.Handler(site.Config{Logger: cfg.Logger}),
+		UI: site.Handler(site.Config{Logger: cfg.Logger, ReadModule: func(ctx context.Context, digest string) ([]byte, error) {
+			return resources.ReadModule(ctx, store, digest)
+		}}),
 	})
 	if err != nil {
 		ln.Close()

@@ -211,6 +211,11 @@ func wasmCache() string {
 
 // joinToken is the lab's cluster join token, made once and kept in its
 // directory.
+// JoinToken is the cluster's join token the lab gives every process (made on first use and
+// kept in the lab's directory): clients of the servers' etcd port prove it with a peer
+// certificate (pki.PeerTLS).
+func (l *Lab) JoinToken() (string, error) { return l.joinToken() }
+
 func (l *Lab) joinToken() (string, error) {
 	path := filepath.Join(l.Dir(), "join-token")
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {

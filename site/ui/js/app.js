@@ -7,21 +7,25 @@ import { Stream } from './stream.js';
 import { toast } from './dom.js';
 import { loadServers, renderServers, renderNodes } from './views/cluster.js';
 import { Workloads } from './views/workloads.js';
+import { Playground } from './views/playground.js';
+import { Policies } from './views/policies.js';
 
 const $ = (sel) => document.querySelector(sel);
-const VIEWS = ['cluster', 'workloads'];
+const VIEWS = ['cluster', 'workloads', 'policies', 'playground'];
 
 const store = new Store();
 let stream = null;
 let servers = { servers: [], nodeSerf: new Map(), note: '' };
 let workloads = null;
+let playground = null;
+let policies = null;
 let pending = false;
 
 // perf is read by the browser tests: frames applied and rendered, the
 // first paint of the pod list, and (when perf.log is an array) every batch
 // and render with its time.
 const perf = { frames: 0, syncs: 0, syncAt: {}, batches: 0, renders: 0, firstPodsPaint: 0, log: null };
-window.skiff = { store, perf, get stream() { return stream; } };
+window.skiff = { store, perf, get stream() { return stream; }, get playground() { return playground; }, get policies() { return policies; } };
 
 function view() {
   const v = location.hash.replace(/^#\//, '');
@@ -33,7 +37,8 @@ function render() {
   const t0 = performance.now();
   const v = view();
   if (v === 'cluster') renderNodes($('#view-cluster'), store, servers.nodeSerf);
-  else workloads.render();
+  else if (v === 'workloads') workloads.render();
+  else if (v === 'policies') policies.render();
   const t1 = performance.now();
   perf.renders++;
   if (perf.log) perf.log.push({ at: t0, renderMs: t1 - t0, frames: perf.frames });
@@ -66,6 +71,8 @@ function route() {
     document.querySelector(`nav a[data-view="${name}"]`).classList.toggle('active', name === v);
   }
   if (v === 'cluster') refreshServers();
+  if (v === 'playground') playground.opened();
+  if (v === 'policies') policies.load();
   schedule();
 }
 
@@ -142,6 +149,8 @@ $('#servers-refresh').addEventListener('click', refreshServers);
 window.addEventListener('hashchange', () => { if (stream) route(); });
 
 workloads = new Workloads($('#view-workloads'), store);
+playground = new Playground($('#view-playground'));
+policies = new Policies($('#view-policies'), store);
 if (token.get()) start();
 else showSignIn();
 

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-sh/skiff/control/pki"
 	"github.com/skiff-sh/skiff/tools/chaos/check"
 	"github.com/skiff-sh/skiff/tools/chaos/fault"
 	"github.com/skiff-sh/skiff/tools/chaos/history"
@@ -334,12 +335,21 @@ func connect(ctx context.Context, l *lab.Lab, cc lab.ClusterConfig, rc *rest.Con
 			_ = c.Close()
 		}
 	}
+	// The servers' etcd port is mutual TLS from the join token.
+	token, err := l.JoinToken()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("run: %w", err)
+	}
+	_, etcdTLS, err := pki.PeerTLS(token, "skiff-chaos", time.Now())
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("run: %w", err)
+	}
 	for _, vm := range l.VMs() {
 		if vm.Name == lab.RegistryVM {
 			continue
 		}
 		t.servers = append(t.servers, vm.Name)
-		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{t.endpoint(vm.Name)}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{t.endpoint(vm.Name)}, TLS: etcdTLS.Clone(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 		if err != nil {
 			closeAll()
 			return nil, nil, nil, fmt.Errorf("run: etcd client for %s: %w", vm.Name, err)

@@ -107,7 +107,7 @@ func (s *Scheduler) decide(ctx context.Context, w *worker, pol served, pod *podI
 	w.in.Pod = pod.PodInput
 	w.in.Strings = nil
 	if pod.needStrings {
-		w.in.Strings = s.strs.table()
+		w.in.Strings = s.strs.Table()
 	}
 	visited := 0
 	for visited < total && len(w.cands) < want {

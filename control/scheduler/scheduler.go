@@ -18,6 +18,7 @@ import (
 
 	"github.com/skiff-sh/skiff/control/informer"
 	"github.com/skiff-sh/skiff/control/registry"
+	"github.com/skiff-sh/skiff/control/scheduler/records"
 	"github.com/skiff-sh/skiff/wasm/abi"
 	wasmrt "github.com/skiff-sh/skiff/wasm/runtime"
 )
@@ -105,8 +106,8 @@ type Scheduler struct {
 	cfg    Config
 	log    *slog.Logger
 
-	strs   *interner
-	owners *interner
+	strs   *records.Interner
+	owners *records.Interner
 	snap   *snapshot
 	next   atomic.Uint64 // where the next decision's window of nodes starts
 
@@ -184,7 +185,7 @@ func New(reg *registry.Registry, cfg Config) (*Scheduler, error) {
 // Run schedules until ctx ends, then returns nil once its goroutines have stopped. Every Run
 // starts from the informers' lists: nothing is carried over from an earlier leadership term.
 func (s *Scheduler) Run(ctx context.Context) error {
-	s.strs, s.owners, s.snap = newInterner(), newInterner(), newSnapshot()
+	s.strs, s.owners, s.snap = records.NewInterner(), records.NewInterner(), newSnapshot()
 	s.parked = map[string]bool{}
 	s.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](s.cfg.InitialBackoff, s.cfg.MaxBackoff),
@@ -304,8 +305,8 @@ func (s *Scheduler) onPod(oldObj, obj any) {
 	}
 	switch {
 	case p.Spec.NodeName != "" && !terminated(p):
-		cpu, mem := podRequests(&p.Spec)
-		s.snap.bound(p.UID, p.Spec.NodeName, cpu, mem, s.owners.id(controllerUID(&p.ObjectMeta)))
+		cpu, mem := records.PodRequests(&p.Spec)
+		s.snap.bound(p.UID, p.Spec.NodeName, cpu, mem, s.owners.ID(records.ControllerUID(&p.ObjectMeta)))
 	case p.Spec.NodeName != "":
 		if s.snap.removePod(p.UID) {
 			s.unpark()
@@ -353,7 +354,7 @@ func (s *Scheduler) onNode(obj any) {
 	if !ok {
 		return
 	}
-	if s.snap.setNode(n.Name, nodeRecord(n, s.strs)) {
+	if s.snap.setNode(n.Name, records.Node(n, s.strs)) {
 		s.unpark()
 	}
 }

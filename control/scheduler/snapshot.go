@@ -8,57 +8,6 @@ import (
 	"github.com/skiff-sh/skiff/wasm/abi"
 )
 
-// interner maps strings to the ABI's u32 ids; id 0 is "". Ids are never reused, and the prefix of
-// strs a reader has seen never changes, so readers may keep a slice of it without the lock.
-type interner struct {
-	mu   sync.RWMutex
-	ids  map[string]uint32
-	strs []string
-}
-
-func newInterner() *interner {
-	return &interner{ids: map[string]uint32{"": 0}, strs: []string{""}}
-}
-
-// id interns s.
-func (in *interner) id(s string) uint32 {
-	if s == "" {
-		return 0
-	}
-	in.mu.RLock()
-	id, ok := in.ids[s]
-	in.mu.RUnlock()
-	if ok {
-		return id
-	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if id, ok := in.ids[s]; ok {
-		return id
-	}
-	id = uint32(len(in.strs))
-	in.ids[s] = id
-	in.strs = append(in.strs, s)
-	return id
-}
-
-// table is the string table as it is now.
-func (in *interner) table() []string {
-	in.mu.RLock()
-	defer in.mu.RUnlock()
-	return in.strs
-}
-
-// text is the string of id.
-func (in *interner) text(id uint32) string {
-	in.mu.RLock()
-	defer in.mu.RUnlock()
-	if int(id) < len(in.strs) {
-		return in.strs[id]
-	}
-	return ""
-}
-
 // nodeInfo is one node as the scheduler sees it: the static part of its record (replaced, never
 // changed in place, when the Node changes) and the requests of the pods bound or assumed on it.
 type nodeInfo struct {

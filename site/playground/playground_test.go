@@ -19,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/skiff-sh/skiff/control/scheduler"
 	"github.com/skiff-sh/skiff/site/playground"
 	"github.com/skiff-sh/skiff/wasm/abi"
 	"github.com/skiff-sh/skiff/wasm/build"
@@ -116,57 +115,6 @@ func scenario() *playground.Scenario {
 				p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "d", Image: "registry:5000/app"})
 			}),
 		},
-	}
-}
-
-// TestRecordsMatchScheduler holds the copy of the records equal to
-// control/scheduler's, byte for byte once encoded.
-func TestRecordsMatchScheduler(t *testing.T) {
-	s := scenario()
-	mine, theirs := playground.NewRecords(), scheduler.NewRecords()
-	var mineIn, theirIn []abi.Input
-	for i := range s.Nodes {
-		a, b := mine.Node(&s.Nodes[i]), theirs.Node(&s.Nodes[i])
-		if !reflect.DeepEqual(a, b) {
-			t.Errorf("node %s: %+v, scheduler %+v", s.Nodes[i].Name, a, b)
-		}
-		mineIn = append(mineIn, abi.Input{Nodes: []abi.NodeInput{a}})
-		theirIn = append(theirIn, abi.Input{Nodes: []abi.NodeInput{b}})
-	}
-	for _, pods := range [][]corev1.Pod{s.Bound, s.Pending} {
-		for i := range pods {
-			p := &pods[i]
-			if a, b := mine.Owner(&p.ObjectMeta), theirs.Owner(&p.ObjectMeta); a != b {
-				t.Errorf("pod %s: owner %d, scheduler %d", p.Name, a, b)
-			}
-			a, b := mine.Pod(p), theirs.Pod(p)
-			if !reflect.DeepEqual(a, b) {
-				t.Errorf("pod %s: %+v, scheduler %+v", p.Name, a, b)
-			}
-			ac, am := playground.PodRequests(&p.Spec)
-			bc, bm := scheduler.PodRequests(&p.Spec)
-			if ac != bc || am != bm {
-				t.Errorf("pod %s: requests %d/%d, scheduler %d/%d", p.Name, ac, am, bc, bm)
-			}
-			mineIn = append(mineIn, abi.Input{Pod: a})
-			theirIn = append(theirIn, abi.Input{Pod: b})
-		}
-	}
-	if !reflect.DeepEqual(mine.Strings(), theirs.Strings()) {
-		t.Errorf("strings %q, scheduler %q", mine.Strings(), theirs.Strings())
-	}
-	for i := range mineIn {
-		mineIn[i].Strings, theirIn[i].Strings = mine.Strings(), theirs.Strings()
-		a, b := make([]byte, abi.ScheduleSize(&mineIn[i])), make([]byte, abi.ScheduleSize(&theirIn[i]))
-		if _, err := abi.EncodeSchedule(a, &mineIn[i]); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := abi.EncodeSchedule(b, &theirIn[i]); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(a, b) {
-			t.Errorf("input %d: arena bytes differ from the scheduler's", i)
-		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/skiff-sh/skiff/control/scheduler/records"
 	"github.com/skiff-sh/skiff/wasm/abi"
 )
 
@@ -104,12 +105,12 @@ type Result struct {
 // before the next pod, as wasm/snapshot.Replay does. A policy error fails
 // only that pod's decision; Replay fails only when ctx ends.
 func Replay(ctx context.Context, s *Scenario, p Policy) (*Result, error) {
-	records := NewRecords()
+	recs := records.NewRecords()
 	nodes := make([]abi.NodeInput, len(s.Nodes))
 	index := make(map[string]int, len(s.Nodes))
 	res := &Result{Nodes: make([]string, len(s.Nodes)), Decisions: make([]Decision, 0, len(s.Pending))}
 	for i := range s.Nodes {
-		nodes[i] = records.Node(&s.Nodes[i])
+		nodes[i] = recs.Node(&s.Nodes[i])
 		index[s.Nodes[i].Name] = i
 		res.Nodes[i] = s.Nodes[i].Name
 	}
@@ -131,8 +132,8 @@ func Replay(ctx context.Context, s *Scenario, p Policy) (*Result, error) {
 		if !ok {
 			continue // bound to a node that is gone
 		}
-		cpu, mem := PodRequests(&b.Spec)
-		place(n, cpu, mem, records.Owner(&b.ObjectMeta))
+		cpu, mem := records.PodRequests(&b.Spec)
+		place(n, cpu, mem, recs.Owner(&b.ObjectMeta))
 	}
 	var out abi.Result
 	for i := range s.Pending {
@@ -140,7 +141,7 @@ func Replay(ctx context.Context, s *Scenario, p Policy) (*Result, error) {
 			return res, err
 		}
 		pod := &s.Pending[i]
-		in := &abi.Input{Pod: records.Pod(pod)}
+		in := &abi.Input{Pod: recs.Pod(pod)}
 		in.Nodes = slices.Clone(nodes)
 		for j := range in.Nodes {
 			in.Nodes[j].Matching = 0
@@ -148,7 +149,7 @@ func Replay(ctx context.Context, s *Scenario, p Policy) (*Result, error) {
 				in.Nodes[j].Matching = ownerCount[j][in.Pod.Owner]
 			}
 		}
-		in.Strings = records.Strings()
+		in.Strings = recs.Strings()
 		d := decide(ctx, p, in, &out, res.Nodes)
 		d.Pod = PodKey(pod)
 		res.Decisions = append(res.Decisions, d)

@@ -7,7 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/skiff-sh/skiff/control/scheduler"
+	"github.com/skiff-sh/skiff/control/scheduler/records"
 	"github.com/skiff-sh/skiff/wasm/abi"
 )
 
@@ -60,11 +60,11 @@ type Options struct {
 // left it, and both policies decide each pod from the same state. A policy error fails only
 // that pod's decision; Replay fails only when ctx ends.
 func Replay(ctx context.Context, s *Snapshot, module, reference Policy, o Options) ([]Outcome, error) {
-	records := scheduler.NewRecords()
+	recs := records.NewRecords()
 	nodes := make([]abi.NodeInput, len(s.Nodes))
 	index := make(map[string]int, len(s.Nodes))
 	for i := range s.Nodes {
-		nodes[i] = records.Node(&s.Nodes[i])
+		nodes[i] = recs.Node(&s.Nodes[i])
 		index[s.Nodes[i].Name] = i
 	}
 	// ownerCount[i][owner] is the pods of owner on node i.
@@ -86,8 +86,8 @@ func Replay(ctx context.Context, s *Snapshot, module, reference Policy, o Option
 		if !ok {
 			continue // bound to a node that is gone: it holds no room on a candidate
 		}
-		cpu, mem := scheduler.PodRequests(&p.Spec)
-		place(n, cpu, mem, records.Owner(&p.ObjectMeta))
+		cpu, mem := records.PodRequests(&p.Spec)
+		place(n, cpu, mem, recs.Owner(&p.ObjectMeta))
 	}
 
 	out := make([]Outcome, 0, len(s.Pending))
@@ -96,7 +96,7 @@ func Replay(ctx context.Context, s *Snapshot, module, reference Policy, o Option
 			return out, err
 		}
 		pod := &s.Pending[i]
-		in := &abi.Input{Pod: records.Pod(pod)}
+		in := &abi.Input{Pod: recs.Pod(pod)}
 		in.Nodes = slices.Clone(nodes)
 		for j := range in.Nodes {
 			in.Nodes[j].Matching = 0
@@ -104,7 +104,7 @@ func Replay(ctx context.Context, s *Snapshot, module, reference Policy, o Option
 				in.Nodes[j].Matching = ownerCount[j][in.Pod.Owner]
 			}
 		}
-		in.Strings = records.Strings()
+		in.Strings = recs.Strings()
 		oc := Outcome{Pod: podKey(pod)}
 		oc.Module = decide(ctx, module, in, s.Nodes)
 		oc.Reference = decide(ctx, reference, in, s.Nodes)

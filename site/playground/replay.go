@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/skiff-sh/skiff/control/scheduler/records"
 	"github.com/skiff-sh/skiff/wasm/abi"
+	"github.com/skiff-sh/skiff/wasm/snapshot"
 )
 
 // Scenario is a wasm/snapshot.Snapshot document (the same JSON): nodes in
@@ -105,35 +104,10 @@ type Result struct {
 // before the next pod, as wasm/snapshot.Replay does. A policy error fails
 // only that pod's decision; Replay fails only when ctx ends.
 func Replay(ctx context.Context, s *Scenario, p Policy) (*Result, error) {
-	recs := records.NewRecords()
-	nodes := make([]abi.NodeInput, len(s.Nodes))
-	index := make(map[string]int, len(s.Nodes))
+	st := snapshot.NewState(s.Nodes, s.Bound)
 	res := &Result{Nodes: make([]string, len(s.Nodes)), Decisions: make([]Decision, 0, len(s.Pending))}
 	for i := range s.Nodes {
-		nodes[i] = recs.Node(&s.Nodes[i])
-		index[s.Nodes[i].Name] = i
 		res.Nodes[i] = s.Nodes[i].Name
-	}
-	ownerCount := make([]map[uint32]uint32, len(nodes))
-	for i := range ownerCount {
-		ownerCount[i] = map[uint32]uint32{}
-	}
-	place := func(i int, cpu, mem int64, owner uint32) {
-		nodes[i].ReqCPUMilli += cpu
-		nodes[i].ReqMemory += mem
-		nodes[i].Pods++
-		if owner != 0 {
-			ownerCount[i][owner]++
-		}
-	}
-	for i := range s.Bound {
-		b := &s.Bound[i]
-		n, ok := index[b.Spec.NodeName]
-		if !ok {
-			continue // bound to a node that is gone
-		}
-		cpu, mem := records.PodRequests(&b.Spec)
-		place(n, cpu, mem, recs.Owner(&b.ObjectMeta))
 	}
 	var out abi.Result
 	for i := range s.Pending {
@@ -141,21 +115,11 @@ func Replay(ctx context.Context, s *Scenario, p Policy) (*Result, error) {
 			return res, err
 		}
 		pod := &s.Pending[i]
-		in := &abi.Input{Pod: recs.Pod(pod)}
-		in.Nodes = slices.Clone(nodes)
-		for j := range in.Nodes {
-			in.Nodes[j].Matching = 0
-			if in.Pod.Owner != 0 {
-				in.Nodes[j].Matching = ownerCount[j][in.Pod.Owner]
-			}
-		}
-		in.Strings = recs.Strings()
+		in := st.Input(pod)
 		d := decide(ctx, p, in, &out, res.Nodes)
 		d.Pod = PodKey(pod)
 		res.Decisions = append(res.Decisions, d)
-		if d.Node != "" {
-			place(index[d.Node], in.Pod.CPUMilli, in.Pod.MemoryBytes, in.Pod.Owner)
-		}
+		st.Place(d.Node, in)
 	}
 	return res, nil
 }

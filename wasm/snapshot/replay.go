@@ -60,61 +60,83 @@ type Options struct {
 // left it, and both policies decide each pod from the same state. A policy error fails only
 // that pod's decision; Replay fails only when ctx ends.
 func Replay(ctx context.Context, s *Snapshot, module, reference Policy, o Options) ([]Outcome, error) {
-	recs := records.NewRecords()
-	nodes := make([]abi.NodeInput, len(s.Nodes))
-	index := make(map[string]int, len(s.Nodes))
-	for i := range s.Nodes {
-		nodes[i] = recs.Node(&s.Nodes[i])
-		index[s.Nodes[i].Name] = i
-	}
-	// ownerCount[i][owner] is the pods of owner on node i.
-	ownerCount := make([]map[uint32]uint32, len(nodes))
-	for i := range ownerCount {
-		ownerCount[i] = map[uint32]uint32{}
-	}
-	place := func(i int, cpu, mem int64, owner uint32) {
-		nodes[i].ReqCPUMilli += cpu
-		nodes[i].ReqMemory += mem
-		nodes[i].Pods++
-		if owner != 0 {
-			ownerCount[i][owner]++
-		}
-	}
-	for i := range s.Bound {
-		p := &s.Bound[i]
-		n, ok := index[p.Spec.NodeName]
-		if !ok {
-			continue // bound to a node that is gone: it holds no room on a candidate
-		}
-		cpu, mem := records.PodRequests(&p.Spec)
-		place(n, cpu, mem, recs.Owner(&p.ObjectMeta))
-	}
-
+	st := NewState(s.Nodes, s.Bound)
 	out := make([]Outcome, 0, len(s.Pending))
 	for i := range s.Pending {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
 		pod := &s.Pending[i]
-		in := &abi.Input{Pod: recs.Pod(pod)}
-		in.Nodes = slices.Clone(nodes)
-		for j := range in.Nodes {
-			in.Nodes[j].Matching = 0
-			if in.Pod.Owner != 0 {
-				in.Nodes[j].Matching = ownerCount[j][in.Pod.Owner]
-			}
-		}
-		in.Strings = recs.Strings()
+		in := st.Input(pod)
 		oc := Outcome{Pod: podKey(pod)}
 		oc.Module = decide(ctx, module, in, s.Nodes)
 		oc.Reference = decide(ctx, reference, in, s.Nodes)
 		oc.Agree, oc.Why = compare(&oc.Module, &oc.Reference, s.Nodes, o)
 		out = append(out, oc)
-		if oc.Module.Node != "" {
-			place(index[oc.Module.Node], in.Pod.CPUMilli, in.Pod.MemoryBytes, in.Pod.Owner)
-		}
+		st.Place(oc.Module.Node, in)
 	}
 	return out, nil
+}
+
+// State is a cluster replayed pod by pod, as the scheduler sees it: every node's record with
+// the requests, pods and owners placed on it. Replay and the dashboard's playground (which
+// runs this package in the browser) decide from it.
+type State struct {
+	recs  *records.Records
+	nodes []abi.NodeInput
+	index map[string]int
+	// ownerCount[i][owner] is the pods of owner on node i.
+	ownerCount []map[uint32]uint32
+}
+
+// NewState is nodes with the bound pods placed on them (pods bound to a node that is not
+// there hold no room on a candidate).
+func NewState(nodes []corev1.Node, bound []corev1.Pod) *State {
+	st := &State{recs: records.NewRecords(), nodes: make([]abi.NodeInput, len(nodes)), index: make(map[string]int, len(nodes)),
+		ownerCount: make([]map[uint32]uint32, len(nodes))}
+	for i := range nodes {
+		st.nodes[i] = st.recs.Node(&nodes[i])
+		st.index[nodes[i].Name] = i
+		st.ownerCount[i] = map[uint32]uint32{}
+	}
+	for i := range bound {
+		p := &bound[i]
+		if n, ok := st.index[p.Spec.NodeName]; ok {
+			cpu, mem := records.PodRequests(&p.Spec)
+			st.place(n, cpu, mem, st.recs.Owner(&p.ObjectMeta))
+		}
+	}
+	return st
+}
+
+func (st *State) place(i int, cpu, mem int64, owner uint32) {
+	st.nodes[i].ReqCPUMilli += cpu
+	st.nodes[i].ReqMemory += mem
+	st.nodes[i].Pods++
+	if owner != 0 {
+		st.ownerCount[i][owner]++
+	}
+}
+
+// Input is the policy's input for pod over every node, in node order.
+func (st *State) Input(pod *corev1.Pod) *abi.Input {
+	in := &abi.Input{Pod: st.recs.Pod(pod)}
+	in.Nodes = slices.Clone(st.nodes)
+	for j := range in.Nodes {
+		in.Nodes[j].Matching = 0
+		if in.Pod.Owner != 0 {
+			in.Nodes[j].Matching = st.ownerCount[j][in.Pod.Owner]
+		}
+	}
+	in.Strings = st.recs.Strings()
+	return in
+}
+
+// Place commits the pod of in to the named node ("" or an unknown node: nothing).
+func (st *State) Place(node string, in *abi.Input) {
+	if i, ok := st.index[node]; ok && node != "" {
+		st.place(i, in.Pod.CPUMilli, in.Pod.MemoryBytes, in.Pod.Owner)
+	}
 }
 
 // decide runs p over in and summarises its result.

@@ -237,6 +237,16 @@ func (p *playgroundAPI) decide(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, http.StatusBadRequest, fmt.Errorf("site: decode decide request: %w", err))
 		return
 	}
+	if err := p.authorize(r); err != nil {
+		p.fail(w, http.StatusBadGateway, err)
+		return
+	}
+	// The request's own mistakes next, whatever becomes of the module.
+	s, err := snapshot.Decode(bytes.NewReader(req.Snapshot))
+	if err != nil {
+		p.fail(w, http.StatusBadRequest, err)
+		return
+	}
 	wasm := req.Wasm
 	if len(wasm) == 0 {
 		var code int
@@ -244,14 +254,6 @@ func (p *playgroundAPI) decide(w http.ResponseWriter, r *http.Request) {
 			p.fail(w, code, err)
 			return
 		}
-	} else if err := p.authorize(r); err != nil {
-		p.fail(w, http.StatusBadGateway, err)
-		return
-	}
-	s, err := snapshot.Decode(bytes.NewReader(req.Snapshot))
-	if err != nil {
-		p.fail(w, http.StatusBadRequest, err)
-		return
 	}
 	res, err := p.replay(r.Context(), s, wasm)
 	if err != nil {

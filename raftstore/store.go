@@ -41,6 +41,7 @@ type Store struct {
 	raftDown    chan struct{}  // closed once raft has shut down
 	leases      *leaseKeeper
 	leaderTasks leaderTasks
+	failStop    *failStopLogs
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -110,6 +111,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			snaps = fs
 		}
 	}
+	s.failStop = newFailStopLogs(logs)
+	logs = s.failStop
 	rc := cfg.raftConfig()
 	rc.NotifyCh = s.notifyCh
 	if len(cfg.Bootstrap) > 0 {

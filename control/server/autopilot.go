@@ -73,12 +73,14 @@ func bootstrapWhenExpected(ctx context.Context, store *raftstore.Store, m *membe
 	}
 }
 
+// setTag sets one of this member's tags, keeping the others (SetTags adds the role itself).
 func setTag(m *membership.Membership, key, value string) error {
 	tags := m.Tags()
 	if tags[key] == value {
 		return nil
 	}
 	tags[key] = value
+	delete(tags, membership.TagRole)
 	return m.SetTags(tags)
 }
 

@@ -134,6 +134,24 @@ func TestBootstrapExpectJoinPromoteRemove(t *testing.T) {
 		return v == 3 && nv == 0 && l != ""
 	})
 
+	// Once bootstrapped, every server says so in its tags, so that later servers join instead.
+	eventually(t, "raft_state=true on every server", 10*time.Second, func() bool {
+		raw, err := n1.clientset(t).Discovery().RESTClient().Get().AbsPath(apiserver.MembersPath).DoRaw(t.Context())
+		if err != nil {
+			return false
+		}
+		var members []membership.Member
+		if json.Unmarshal(raw, &members) != nil || len(members) != 3 {
+			return false
+		}
+		for _, m := range members {
+			if m.Tags[membership.TagRaftState] != "true" {
+				return false
+			}
+		}
+		return true
+	})
+
 	n4, _ := serfMember(t, addrs[12:16], "n4", 3, seed, time.Hour)
 	n4.start(t)
 	t.Cleanup(func() { n4.stop(t) })
@@ -192,10 +210,22 @@ func TestBootstrapExpectJoinPromoteRemove(t *testing.T) {
 	// The leader (as it stands now) hands its leadership over when it stops.
 	byName := map[string]*member{"n1": n1, "n2": n2, "n3": n3}
 	logs := map[string]*syncBuffer{"n1": log1, "n2": log2, "n3": log3}
-	eventually(t, "the current leader", 10*time.Second, func() bool {
+	eventually(t, "the current leader, as every member sees it", 10*time.Second, func() bool {
 		servers, err := n1.status(t)
-		_, _, leader = census(servers)
-		return err == nil && byName[leader] != nil
+		if err != nil {
+			return false
+		}
+		leaders := 0
+		for _, s := range servers {
+			if s.Term != servers[0].Term {
+				return false // a member still in an older term may think it leads
+			}
+			if s.State == "Leader" {
+				leaders++
+				leader = s.Name
+			}
+		}
+		return leaders == 1 && byName[leader] != nil
 	})
 	byName[leader].stop(t)
 	if !strings.Contains(logs[leader].String(), "handed over the leadership") {

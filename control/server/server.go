@@ -324,6 +324,8 @@ func Run(ctx context.Context, cfg Config) error {
 		case <-ctx.Done():
 		case err = <-serveErr:
 			err = fmt.Errorf("server: serve: %w", err)
+		case err = <-store.Fatal():
+			log.Error("skiff server: stopping", "err", err)
 		}
 	}
 	log.Info("skiff server: shutting down")
@@ -354,7 +356,7 @@ func Run(ctx context.Context, cfg Config) error {
 // most up-to-date follower before it stops, so the cluster does not wait for an
 // election timeout.
 func handOverLeadership(store *raftstore.Store, log *slog.Logger) {
-	if !store.IsLeader() {
+	if store.Raft().State() != raft.Leader { // a leader still getting ready hands over too
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

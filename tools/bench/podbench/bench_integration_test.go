@@ -48,11 +48,13 @@ func upLab(t *testing.T) *lab.Lab {
 	}
 	b := make([]byte, 2)
 	_, _ = rand.Read(b)
-	n, _ := rand.Int(rand.Reader, big.NewInt(50))
+	n, _ := rand.Int(rand.Reader, big.NewInt(48))
 	c := lab.DefaultConfig()
 	c.Dir = filepath.Join(t.TempDir(), "lab")
 	c.Name = "skpb" + hex.EncodeToString(b)[:3]
-	c.Subnet = netip.MustParsePrefix(fmt.Sprintf("10.99.%d.0/24", 150+n.Int64()))
+	// 10.99.101-148: every lab test has a range of its own (e2e 150-199, lab 200-249,
+	// chaos 60-99), so tests that run at once never pick the same subnet.
+	c.Subnet = netip.MustParsePrefix(fmt.Sprintf("10.99.%d.0/24", 101+n.Int64()))
 	c.ImageCache = t.TempDir()
 	c.StopGrace = 2 * time.Second
 	logger := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))

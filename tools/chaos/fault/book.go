@@ -22,6 +22,10 @@ type Record struct {
 	Healed   time.Duration `json:"healed,omitempty"`
 	Err      string        `json:"err,omitempty"`     // the injection failed (nothing is left open)
 	HealErr  string        `json:"healErr,omitempty"` // healing failed
+	// Outcome is how the target took the fault and its heal, where that
+	// varies: a corrupted server serving or refusing to start, a server
+	// rejoining with its raft data wiped, a server a full disk stopped.
+	Outcome string `json:"outcome,omitempty"`
 	// Recovery, measured by the runner after the heal: until the members
 	// agree on a leader, and until the first write succeeds (-1: never).
 	Election   time.Duration `json:"election,omitempty"`
@@ -38,12 +42,20 @@ type Book struct {
 
 	mu      sync.Mutex
 	records []Record
-	heals   map[int]func(context.Context) error // by index in records, while open
+	heals   map[int]healFunc // by index in records, while open
+}
+
+// healFunc heals a fault and may say how it went (Record.Outcome).
+type healFunc func(context.Context) (string, error)
+
+// noNote is a heal with nothing to say.
+func noNote(f func(context.Context) error) healFunc {
+	return func(ctx context.Context) (string, error) { return "", f(ctx) }
 }
 
 // NewBook returns a book on t; clock is the run's clock (time since start).
 func NewBook(t Target, clock func() time.Duration) *Book {
-	return &Book{t: t, clock: clock, heals: map[int]func(context.Context) error{}}
+	return &Book{t: t, clock: clock, heals: map[int]healFunc{}}
 }
 
 // Inject injects the step's fault and returns its record's index. A fault
@@ -57,7 +69,9 @@ func (b *Book) Inject(ctx context.Context, s Step) (int, error) {
 	if err != nil {
 		rec.Err = err.Error()
 		if heal != nil {
-			if herr := heal(context.WithoutCancel(ctx)); herr != nil {
+			note, herr := heal(context.WithoutCancel(ctx))
+			rec.Outcome = join(rec.Outcome, note)
+			if herr != nil {
 				rec.HealErr = herr.Error()
 			}
 		}
@@ -82,12 +96,14 @@ func (b *Book) Heal(ctx context.Context, id int) error {
 	}
 	start := b.clock()
 	var err error
+	var note string
 	if heal != nil {
-		err = heal(context.WithoutCancel(ctx))
+		note, err = heal(context.WithoutCancel(ctx))
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.records[id].Healed = max(start, b.records[id].Injected) // when healing began
+	b.records[id].Outcome = join(b.records[id].Outcome, note)
 	if err != nil {
 		b.records[id].HealErr = err.Error()
 		return fmt.Errorf("fault: healing %s on %v: %w", b.records[id].Kind, b.records[id].VMs, err)
@@ -143,6 +159,17 @@ func (b *Book) OpenFaults() []Record {
 	return out
 }
 
+// join joins two outcome notes.
+func join(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
+
 // pick returns the candidate that s.Pick chooses, offset by i.
 func pick(s Step, candidates []string, i int) string {
 	return candidates[int((s.Pick+uint64(i))%uint64(len(candidates)))]
@@ -158,7 +185,7 @@ const transfers = 3
 
 // inject does the step and returns how to heal it (nil: nothing to heal).
 // On error the returned heal, if any, undoes what was done.
-func (b *Book) inject(ctx context.Context, s Step, rec *Record) (func(context.Context) error, error) {
+func (b *Book) inject(ctx context.Context, s Step, rec *Record) (healFunc, error) {
 	t := b.t
 	servers := t.Servers()
 	if len(servers) == 0 {
@@ -179,7 +206,7 @@ func (b *Book) inject(ctx context.Context, s Step, rec *Record) (func(context.Co
 			vm = pick(s, others(servers, leader), 0)
 		}
 		rec.VMs, rec.Detail = []string{vm}, "kill -9 "+vm+"'s skiff (leader "+leader+")"
-		restart := func(ctx context.Context) error { return t.Restart(ctx, vm) }
+		restart := noNote(func(ctx context.Context) error { return t.Restart(ctx, vm) })
 		if err := t.Kill(ctx, vm); err != nil {
 			return restart, err
 		}
@@ -187,7 +214,7 @@ func (b *Book) inject(ctx context.Context, s Step, rec *Record) (func(context.Co
 	case Pause:
 		vm := pick(s, servers, 0)
 		rec.VMs, rec.Detail = []string{vm}, "SIGSTOP "+vm+"'s skiff"
-		resume := func(context.Context) error { return t.Resume(vm) }
+		resume := noNote(func(context.Context) error { return t.Resume(vm) })
 		if err := t.Pause(vm); err != nil {
 			return resume, err
 		}
@@ -201,7 +228,7 @@ func (b *Book) inject(ctx context.Context, s Step, rec *Record) (func(context.Co
 			}
 		}
 		rec.VMs, rec.Detail = []string{vm}, vm+" cut off the network"
-		heal := func(context.Context) error { return t.HealNetwork(vm) }
+		heal := noNote(func(context.Context) error { return t.HealNetwork(vm) })
 		if err := t.Isolate(vm); err != nil {
 			return heal, err
 		}
@@ -226,7 +253,7 @@ func (b *Book) inject(ctx context.Context, s Step, rec *Record) (func(context.Co
 		vm := pick(s, servers, 0)
 		pid, err := t.KillContainerd(ctx, vm)
 		rec.VMs, rec.Detail = []string{vm}, fmt.Sprintf("kill -9 %s's containerd (pid %d)", vm, pid)
-		back := func(ctx context.Context) error { return t.ContainerdBack(ctx, vm, pid) }
+		back := noNote(func(ctx context.Context) error { return t.ContainerdBack(ctx, vm, pid) })
 		if err != nil {
 			return nil, err
 		}
@@ -251,19 +278,30 @@ func (b *Book) inject(ctx context.Context, s Step, rec *Record) (func(context.Co
 		}
 		rec.Detail = fmt.Sprintf("leadership moved %v", moves)
 		return nil, nil
+	case Corrupt:
+		return corrupt(ctx, t, s, pick(s, servers, 0), rec)
+	case DiskFull:
+		vm := pick(s, servers, 0)
+		rec.VMs, rec.Detail = []string{vm}, "filled the disk under "+vm+"'s data"
+		free := func(ctx context.Context) (string, error) { return t.FreeDisk(ctx, vm) }
+		what, err := t.FillDisk(ctx, vm)
+		if what != "" {
+			rec.Detail = fmt.Sprintf("filled the disk under %s's data (%s)", vm, what)
+		}
+		return free, err
 	}
 	return nil, fmt.Errorf("unknown fault %q", s.Kind)
 }
 
 // cut cuts links, recording the VMs involved.
-func (b *Book) cut(t Target, rec *Record, detail string, links []lab.Link) (func(context.Context) error, error) {
+func (b *Book) cut(t Target, rec *Record, detail string, links []lab.Link) (healFunc, error) {
 	var vms []string
 	for vm := range lab.CutPeers(links) {
 		vms = append(vms, vm)
 	}
 	slices.Sort(vms)
 	rec.VMs, rec.Detail = vms, detail
-	heal := func(context.Context) error { return t.HealNetwork(vms...) }
+	heal := noNote(func(context.Context) error { return t.HealNetwork(vms...) })
 	if err := t.CutLinks(links...); err != nil {
 		return heal, err
 	}
@@ -274,4 +312,25 @@ func (b *Book) cut(t Target, rec *Record, detail string, links []lab.Link) (func
 func rotate(servers []string, n uint64) []string {
 	k := int(n % uint64(len(servers)))
 	return append(slices.Clone(servers[k:]), servers[:k]...)
+}
+
+// corrupt stops vm's server, damages its raft data and starts it again; the
+// heal makes it a serving member again (Target.Rejoin).
+func corrupt(ctx context.Context, t Target, s Step, vm string, rec *Record) (healFunc, error) {
+	rec.VMs, rec.Detail = []string{vm}, "kill -9 "+vm+"'s skiff to damage its raft data"
+	restart := noNote(func(ctx context.Context) error { return t.Restart(ctx, vm) })
+	if err := t.Kill(ctx, vm); err != nil {
+		return restart, err
+	}
+	what, err := t.CorruptData(ctx, vm, s.Pick)
+	if err != nil {
+		return restart, err // nothing damaged: a plain restart heals
+	}
+	rec.Detail = fmt.Sprintf("%s's skiff stopped, %s, started again", vm, what)
+	rejoin := func(ctx context.Context) (string, error) { return t.Rejoin(ctx, vm) }
+	outcome, err := t.Start(ctx, vm)
+	if outcome != "" {
+		rec.Outcome = "on restart: " + outcome
+	}
+	return rejoin, err
 }

@@ -5,7 +5,11 @@
 // A Kind names a fault: kill -9 of the leader or a follower and its restart,
 // SIGSTOP/SIGCONT of a server, the leader or one VM cut off the network, a
 // minority/majority split, a ring of overlapping majorities, containerd
-// killed under a node daemon, a burst of leadership transfers. Schedule turns
+// killed under a node daemon, a burst of leadership transfers, a bit flipped
+// in or a truncation of a stopped server's raft log or snapshot (it must
+// refuse to start or recover from its peers; heal wipes a server that
+// refused and lets it rejoin), a full disk under a server's data. Record
+// Outcome says how the cluster took the data faults. Schedule turns
 // a seed and the kinds into steps (which fault, how long to wait before it,
 // how long to hold it, which VMs it picks); the same seed gives the same
 // steps. A Book injects steps, remembers how to heal each one, and heals

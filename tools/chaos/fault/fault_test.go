@@ -226,3 +226,70 @@ func TestFailedInjectionIsUndone(t *testing.T) {
 		t.Errorf("record after a failed heal: %+v", r)
 	}
 }
+
+// TestDataFaultsBookkeeping: damaged raft data and a full disk are
+// recorded with how the server took them, and healed by the right step.
+func TestDataFaultsBookkeeping(t *testing.T) {
+	tests := []struct {
+		name          string
+		kind          Kind
+		corruptServes bool
+		diskFullStops bool
+		failOp        string
+		wantLog       []string // calls, in order
+		wantOutcome   []string // substrings of the record's outcome
+		wantErr       bool
+	}{
+		{name: "corrupt member refuses, rejoins wiped", kind: Corrupt,
+			wantLog:     []string{"kill vm2", "corrupt vm2", "start vm2", "rejoin vm2"},
+			wantOutcome: []string{"on restart: exited:", "raft data wiped, rejoined"}},
+		{name: "corrupt member recovers from its peers", kind: Corrupt, corruptServes: true,
+			wantLog:     []string{"kill vm2", "corrupt vm2", "start vm2", "rejoin vm2"},
+			wantOutcome: []string{"on restart: serves", "serving"}},
+		{name: "damage fails: plain restart, no wipe", kind: Corrupt, failOp: "corrupt",
+			wantLog: []string{"kill vm2", "corrupt vm2", "restart vm2"}, wantErr: true},
+		{name: "full disk, server survives", kind: DiskFull,
+			wantLog: []string{"fill vm2", "free vm2"}, wantOutcome: []string{"kept running"}},
+		{name: "full disk stops the server, free restarts it", kind: DiskFull, diskFullStops: true,
+			wantLog: []string{"fill vm2", "free vm2"}, wantOutcome: []string{"restarted"}},
+		{name: "fill fails: freed at once", kind: DiskFull, failOp: "fill",
+			wantLog: []string{"fill vm2", "free vm2"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMem(3)
+			m.CorruptServes, m.DiskFullStops = tt.corruptServes, tt.diskFullStops
+			if tt.failOp != "" {
+				m.Fail[tt.failOp] = errors.New("boom")
+			}
+			b := NewBook(m, clock())
+			id, err := b.Inject(t.Context(), Step{Seq: 1, Kind: tt.kind, Pick: 1}) // Pick 1 of vm1..vm3: vm2
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("inject: %v, want error %v", err, tt.wantErr)
+			}
+			if !tt.wantErr {
+				if len(b.OpenFaults()) != 1 || (len(m.Dirty()) == 0 && !tt.corruptServes) {
+					t.Fatalf("fault not open after injection: %v, dirty %v", b.OpenFaults(), m.Dirty())
+				}
+				if err := b.Heal(t.Context(), id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if d := m.Dirty(); len(d) > 0 {
+				t.Errorf("left unhealed: %v", d)
+			}
+			r := b.Records()[id]
+			if r.Open() || !reflect.DeepEqual(r.VMs, []string{"vm2"}) || r.Detail == "" {
+				t.Errorf("record %+v: want closed, on vm2, with a detail", r)
+			}
+			if !reflect.DeepEqual(m.Log, tt.wantLog) {
+				t.Errorf("calls %v, want %v", m.Log, tt.wantLog)
+			}
+			for _, w := range tt.wantOutcome {
+				if !strings.Contains(r.Outcome, w) {
+					t.Errorf("outcome %q lacks %q", r.Outcome, w)
+				}
+			}
+		})
+	}
+}

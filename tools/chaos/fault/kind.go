@@ -20,10 +20,19 @@ const (
 	Ring           Kind = "ring"            // overlapping majorities: every server sees a majority, not the same one
 	KillContainerd Kind = "kill-containerd" // kill -9 a VM's containerd; the node daemon starts it again
 	Transfer       Kind = "transfer-leader" // a burst of leadership transfers
+	// Corrupt stops a server, flips a bit in or truncates its raft log or
+	// newest snapshot, and starts it again: it must refuse to start or
+	// recover from its peers, never serve wrong data. Heal: a server that
+	// does not serve loses its raft data and rejoins from its peers.
+	Corrupt Kind = "corrupt-data"
+	// DiskFull fills the file system under a server's data directory (a
+	// small tmpfs the run mounts before the servers start); heal frees it
+	// and restarts the server if it stopped.
+	DiskFull Kind = "disk-full"
 )
 
 // Kinds lists every fault, in a fixed order.
-var Kinds = []Kind{KillLeader, KillFollower, Pause, IsolateLeader, Isolate, Split, Ring, KillContainerd, Transfer}
+var Kinds = []Kind{KillLeader, KillFollower, Pause, IsolateLeader, Isolate, Split, Ring, KillContainerd, Transfer, Corrupt, DiskFull}
 
 // ParseKinds reads a comma-separated list of kinds; "" or "all" is every kind.
 func ParseKinds(s string) ([]Kind, error) {

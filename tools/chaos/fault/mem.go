@@ -22,7 +22,14 @@ type Mem struct {
 	isolated   map[string]bool
 	cut        map[string][]string
 	containerd map[string]int
+	corrupt    map[string]bool // raft data damaged, not yet wiped
+	full       map[string]bool // disk filled
 	nextPid    int
+	// CorruptServes makes a server with damaged raft data recover from its
+	// peers on Start; by default it refuses to start.
+	CorruptServes bool
+	// DiskFullStops makes a full disk stop the server (FreeDisk restarts it).
+	DiskFullStops bool
 	// Fail, if set, makes the named operation fail ("kill", "isolate", ...).
 	Fail map[string]error
 	// Log lists every call, in order.
@@ -34,7 +41,7 @@ var _ Target = (*Mem)(nil)
 // NewMem returns servers vm1…vmN, vm1 leading.
 func NewMem(n int) *Mem {
 	m := &Mem{killed: map[string]bool{}, paused: map[string]bool{}, isolated: map[string]bool{}, cut: map[string][]string{},
-		containerd: map[string]int{}, nextPid: 100, Fail: map[string]error{}}
+		containerd: map[string]int{}, corrupt: map[string]bool{}, full: map[string]bool{}, nextPid: 100, Fail: map[string]error{}}
 	for i := 1; i <= n; i++ {
 		vm := fmt.Sprintf("vm%d", i)
 		m.servers = append(m.servers, vm)
@@ -197,12 +204,87 @@ func (m *Mem) TransferLeader(_ context.Context, to string) error {
 	return nil
 }
 
-// Dirty lists what is not healed: killed, paused, isolated or cut servers.
+// CorruptData implements Target: the server must be stopped.
+func (m *Mem) CorruptData(_ context.Context, vm string, pick uint64) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.call("corrupt", vm); err != nil {
+		return "", err
+	}
+	if !m.killed[vm] {
+		return "", fmt.Errorf("mem: %s's server runs; stop it before damaging its data", vm)
+	}
+	m.corrupt[vm] = true
+	return fmt.Sprintf("flipped bit %d of raft.db", pick%8), nil
+}
+
+// Start implements Target: a server with damaged data refuses to start
+// (stays down) unless CorruptServes.
+func (m *Mem) Start(_ context.Context, vm string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.call("start", vm); err != nil {
+		return "", err
+	}
+	if m.corrupt[vm] && !m.CorruptServes {
+		return "exited: mem: corrupt raft log", nil
+	}
+	delete(m.killed, vm)
+	delete(m.corrupt, vm) // caught up from its peers
+	return "serves", nil
+}
+
+// Rejoin implements Target.
+func (m *Mem) Rejoin(_ context.Context, vm string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.call("rejoin", vm); err != nil {
+		return "", err
+	}
+	if !m.killed[vm] && !m.corrupt[vm] {
+		return "serving", nil
+	}
+	delete(m.killed, vm)
+	delete(m.corrupt, vm)
+	return "raft data wiped, rejoined", nil
+}
+
+// FillDisk implements Target.
+func (m *Mem) FillDisk(_ context.Context, vm string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.call("fill", vm); err != nil {
+		return "", err
+	}
+	m.full[vm] = true
+	if m.DiskFullStops {
+		m.killed[vm] = true
+	}
+	return "64 MiB", nil
+}
+
+// FreeDisk implements Target.
+func (m *Mem) FreeDisk(_ context.Context, vm string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.call("free", vm); err != nil {
+		return "", err
+	}
+	delete(m.full, vm)
+	if m.killed[vm] {
+		delete(m.killed, vm)
+		return "the server had stopped; restarted", nil
+	}
+	return "the server kept running", nil
+}
+
+// Dirty lists what is not healed: killed, paused, isolated or cut servers,
+// damaged data, full disks.
 func (m *Mem) Dirty() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []string
-	for what, set := range map[string]map[string]bool{"killed": m.killed, "paused": m.paused, "isolated": m.isolated} {
+	for what, set := range map[string]map[string]bool{"killed": m.killed, "paused": m.paused, "isolated": m.isolated, "corrupt": m.corrupt, "full": m.full} {
 		for vm := range set {
 			out = append(out, what+" "+vm)
 		}

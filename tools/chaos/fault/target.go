@@ -33,4 +33,22 @@ type Target interface {
 	// TransferLeader asks the leader to hand leadership to the VM's server
 	// and waits for the answer.
 	TransferLeader(ctx context.Context, to string) error
+	// CorruptData damages the raft data of the VM's stopped server, a bit
+	// flipped in or a truncation of its raft log or newest snapshot, as
+	// pick chooses, and says what it did. On error nothing was damaged.
+	CorruptData(ctx context.Context, vm string, pick uint64) (string, error)
+	// Start starts the VM's stopped server and waits until it serves or
+	// exits; the outcome says which ("serves", or "exited: " and the
+	// server's last error). The error is a server that could not be run.
+	Start(ctx context.Context, vm string) (outcome string, err error)
+	// Rejoin makes the VM's server a serving member again: one that runs
+	// and serves is left alone; otherwise it is stopped, its raft data
+	// removed, and it is started to rejoin from its peers. The outcome
+	// says which.
+	Rejoin(ctx context.Context, vm string) (outcome string, err error)
+	// FillDisk fills the file system under the VM's server data and says
+	// how much it took; FreeDisk frees it and restarts the server if it
+	// stopped meanwhile, saying whether it did.
+	FillDisk(ctx context.Context, vm string) (string, error)
+	FreeDisk(ctx context.Context, vm string) (outcome string, err error)
 }

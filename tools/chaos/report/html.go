@@ -59,6 +59,9 @@ func (r *Report) HTML() string {
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, `<p class="fail">%s</p>`, e(n))
 	}
+	if sv := r.Service; sv != nil {
+		fmt.Fprintf(&b, "<p>Service availability (requests to the workload's Service from inside the VMs): %d sent, %d failed, %d of them outside fault windows.</p>\n", sv.Requests, sv.Failed, sv.Outside)
+	}
 	b.WriteString("<h2>Faults over throughput and latency</h2>\n")
 	b.WriteString(r.timelineSVG())
 	b.WriteString("<h2>Recovery after heal, per fault kind</h2><table><tr><th>fault</th><th>n</th><th>election p50</th><th>election max</th><th>first write p50</th><th>first write max</th><th>never recovered</th></tr>\n")
@@ -66,7 +69,7 @@ func (r *Report) HTML() string {
 		fmt.Fprintf(&b, "<tr><td>%s</td><td>%d</td><td>%dms</td><td>%dms</td><td>%dms</td><td>%dms</td><td>%d</td></tr>\n", rc.Kind, rc.N,
 			rc.ElectionP50.Milliseconds(), rc.ElectionMax.Milliseconds(), rc.WriteP50.Milliseconds(), rc.WriteMax.Milliseconds(), rc.Unrecovered)
 	}
-	b.WriteString("</table>\n<h2>Fault timeline</h2><table><tr><th>#</th><th>fault</th><th>what</th><th>injected</th><th>healed</th><th>ops ok/fail/unknown while on</th><th>election</th><th>first write</th><th>errors</th></tr>\n")
+	b.WriteString("</table>\n<h2>Fault timeline</h2><table><tr><th>#</th><th>fault</th><th>what</th><th>injected</th><th>healed</th><th>ops ok/fail/unknown while on</th><th>service requests failed/sent while on</th><th>election</th><th>first write</th><th>errors</th></tr>\n")
 	win := map[int]Window{}
 	for _, w := range r.Windows {
 		win[w.Seq] = w
@@ -74,8 +77,12 @@ func (r *Report) HTML() string {
 	for _, f := range r.Faults {
 		w := win[f.Seq]
 		errs := strings.TrimSpace(f.Err + " " + f.HealErr)
-		fmt.Fprintf(&b, "<tr><td>%d</td><td>%s</td><td>%s</td><td>%.1fs</td><td>%.1fs</td><td>%d/%d/%d</td><td>%dms</td><td>%dms</td><td>%s</td></tr>\n",
-			f.Seq, f.Kind, e(f.Detail), f.Injected.Seconds(), f.Healed.Seconds(), w.OK, w.Fail, w.Unknown, f.Election.Milliseconds(), f.FirstWrite.Milliseconds(), e(errs))
+		what := e(f.Detail)
+		if f.Outcome != "" {
+			what += "<br><i>" + e(f.Outcome) + "</i>"
+		}
+		fmt.Fprintf(&b, "<tr><td>%d</td><td>%s</td><td>%s</td><td>%.1fs</td><td>%.1fs</td><td>%d/%d/%d</td><td>%d/%d</td><td>%dms</td><td>%dms</td><td>%s</td></tr>\n",
+			f.Seq, f.Kind, what, f.Injected.Seconds(), f.Healed.Seconds(), w.OK, w.Fail, w.Unknown, w.Failed, w.Requests, f.Election.Milliseconds(), f.FirstWrite.Milliseconds(), e(errs))
 	}
 	b.WriteString("</table></body></html>\n")
 	return b.String()

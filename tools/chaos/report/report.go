@@ -29,7 +29,8 @@ type Report struct {
 	Recovery []Recovery        `json:"recovery"`
 	Windows  []Window          `json:"windows"`
 	Ops      int               `json:"ops"`
-	Notes    []string          `json:"notes,omitempty"` // errors of the run itself
+	Service  *Service          `json:"service,omitempty"` // nil without a service loop
+	Notes    []string          `json:"notes,omitempty"`   // errors of the run itself
 }
 
 // Bucket is the register operations called in one slice of the run.
@@ -122,6 +123,10 @@ type Window struct {
 	Seq               int        `json:"seq"`
 	Kind              fault.Kind `json:"kind"`
 	OK, Fail, Unknown int
+	// Requests and Failed count the service requests sent meanwhile
+	// (AddService).
+	Requests int `json:"requests,omitempty"`
+	Failed   int `json:"failed,omitempty"`
 }
 
 // Windows counts operations per fault window.
@@ -225,6 +230,12 @@ func (r *Report) Text() string {
 			fmt.Fprintf(&b, "  (%d never recovered)", rc.Unrecovered)
 		}
 		b.WriteString("\n")
+	}
+	b.WriteString(r.serviceText())
+	for _, f := range r.Faults {
+		if f.Outcome != "" {
+			fmt.Fprintf(&b, "fault %d %s on %v: %s\n", f.Seq, f.Kind, f.VMs, f.Outcome)
+		}
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "note: %s\n", n)

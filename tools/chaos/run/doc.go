@@ -12,4 +12,17 @@
 // the etcd client's MoveLeader. Health is checked before each fault and
 // after each heal: every server runs and agrees on a leader, a write
 // succeeds, every node is Ready.
+//
+// Data faults (datafaults.go): corrupt-data stops a server, damages its
+// raft log or newest snapshot (lab.CorruptRaft) and starts it alone,
+// watching until it serves or exits (the outcome goes into the fault's
+// record); the heal leaves a serving member alone and wipes and restarts
+// any other, to rejoin from its peers. disk-full fills the tmpfs Run
+// mounts under each server's data directory when it brings up the lab
+// (Config.DataDisk; against a lab without them the fault is dropped), and
+// the heal frees it and restarts the server if the full disk stopped it.
+//
+// With the deployment, a service loop (service.go) GETs the Service's
+// cluster IP from inside the server VMs in turn; the report counts failed
+// requests per fault window.
 package run

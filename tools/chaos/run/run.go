@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -49,6 +51,11 @@ type Config struct {
 	// Deployment runs hello-world with scale and image changes, checked
 	// for convergence at the end.
 	Deployment bool
+	// DataDisk is the size of the tmpfs a run mounts under each server's
+	// data directory when it brings up the lab itself and the disk-full
+	// fault is scheduled (against a lab without them, that fault is
+	// dropped).
+	DataDisk int64
 	// Recovery bounds the wait for recovery after each heal; Settle the
 	// convergence check at the end.
 	Recovery, Settle time.Duration
@@ -72,6 +79,7 @@ func DefaultConfig() Config {
 		Lab:        lc,
 		Version:    "dev",
 		Deployment: true,
+		DataDisk:   512 << 20,
 		Recovery:   90 * time.Second,
 		Settle:     3 * time.Minute,
 		Logger:     slog.New(slog.DiscardHandler),
@@ -92,6 +100,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReportDir == "" || c.LabDir == "" || c.Binary == "" {
 		errs = append(errs, fmt.Errorf("run: need a report directory (%q), a lab directory (%q) and a skiff binary (%q)", c.ReportDir, c.LabDir, c.Binary))
+	}
+	if slices.Contains(c.Faults, fault.DiskFull) && c.DataDisk < 64<<20 {
+		errs = append(errs, fmt.Errorf("run: a data disk of %d bytes is too small for a server (want at least 64 MiB)", c.DataDisk))
 	}
 	if c.Recovery <= 0 || c.Settle <= 0 {
 		errs = append(errs, errors.New("run: recovery and settle bounds must be positive"))
@@ -129,8 +140,30 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep *report.Report, er
 				err = errors.Join(err, fmt.Errorf("run: lab down: %w", derr))
 			}
 		}()
+		if slices.Contains(cfg.Faults, fault.DiskFull) {
+			for _, vm := range l.VMs() {
+				if vm.Name == lab.RegistryVM {
+					continue
+				}
+				if err := l.MountDataDisk(vm.Name, cfg.DataDisk); err != nil {
+					return nil, fmt.Errorf("run: %w", err)
+				}
+			}
+		}
 	} else if err != nil {
 		return nil, fmt.Errorf("run: %w", err)
+	}
+	if slices.Contains(cfg.Faults, fault.DiskFull) {
+		for _, vm := range l.VMs() {
+			if vm.Name != lab.RegistryVM && !l.DataDiskMounted(vm.Name) {
+				fmt.Fprintf(out, "no data disk under %s (a lab the run did not bring up): fault %s dropped\n", vm.Name, fault.DiskFull)
+				cfg.Faults = slices.DeleteFunc(slices.Clone(cfg.Faults), func(k fault.Kind) bool { return k == fault.DiskFull })
+				break
+			}
+		}
+		if len(cfg.Faults) == 0 {
+			return nil, errors.New("run: no faults left to run")
+		}
 	}
 	cc := lab.ClusterConfig{Binary: cfg.Binary, Ready: 2 * time.Minute}
 	fmt.Fprintln(out, "starting Skiff in the lab (or checking it runs) ...")
@@ -182,6 +215,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep *report.Report, er
 
 	var deployments []string
 	var binds bindings
+	var svc serviceLoop
+	svcURL := ""
 	deployName := "chaos-" + tag
 	if cfg.Deployment {
 		if err := createDeployment(ctx, tgt.kube, deployName); err != nil {
@@ -193,6 +228,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep *report.Report, er
 		if v := Converge(ctx, tgt.kube, ConvergeConfig{Namespace: "default", Deployments: deployments, Bound: cfg.Settle}); v.Result != check.Pass {
 			return nil, fmt.Errorf("run: the deployment did not come up before the faults: %v", v.Details)
 		}
+		sv, err := tgt.kube.CoreV1().Services("default").Get(ctx, deployName, metav1.GetOptions{})
+		if err != nil || sv.Spec.ClusterIP == "" {
+			return nil, fmt.Errorf("run: the service %s has no cluster IP: %v", deployName, err)
+		}
+		svcURL = "http://" + net.JoinHostPort(sv.Spec.ClusterIP, "80") + "/"
 	}
 	if err := tgt.waitHealthy(ctx, cfg.Recovery); err != nil {
 		return nil, fmt.Errorf("run: the cluster is not healthy before the run: %w", err)
@@ -217,6 +257,15 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep *report.Report, er
 		go binds.run(sideCtx, tgt.kube, "default", "app="+deployName, time.Second)
 		go deploymentWorkload(runCtx, tgt.kube, "default", deployName, 15*time.Second, log)
 	}
+	svcDone := make(chan struct{})
+	if svcURL != "" {
+		go func() {
+			defer close(svcDone)
+			svc.run(runCtx, l, tgt.servers, svcURL, rec.Since, 200*time.Millisecond)
+		}()
+	} else {
+		close(svcDone)
+	}
 	type result struct {
 		h   history.History
 		err error
@@ -232,6 +281,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep *report.Report, er
 		notes = append(notes, herr.Error())
 	}
 	res := <-done
+	<-svcDone
 	if res.err != nil {
 		notes = append(notes, res.err.Error())
 	}
@@ -259,6 +309,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep *report.Report, er
 	stopSide()
 	rep = report.New(h, book.Records(), verdicts)
 	rep.Notes = notes
+	if svcURL != "" {
+		rep.AddService(svc.requests())
+	}
 	rep.Seed, rep.Started, rep.Duration, rep.Command = cfg.Seed, started, time.Since(started), cfg.Command
 	rep.Versions, rep.Topology = describe(ctx, l, tgt, cfg.Version)
 	if werr := rep.Write(cfg.ReportDir); werr != nil {

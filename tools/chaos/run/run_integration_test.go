@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +24,10 @@ import (
 // TestShortChaosRun brings up a lab of its own, runs about three minutes of
 // every fault kind with the workloads and the deployment, and requires every
 // checker to pass, every fault to be healed and the lab to be gone after.
-// SKIFF_CHAOS_DURATION makes it longer.
+// Seed 1 schedules the data faults first (disk-full, corrupt-data): a
+// damaged member must refuse to start or recover, a full disk must be
+// survived, and the service loop must have run. SKIFF_CHAOS_DURATION makes
+// it longer.
 func TestShortChaosRun(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("the chaos run needs root (network namespaces, containerd, nftables)")
@@ -43,7 +47,8 @@ func TestShortChaosRun(t *testing.T) {
 	cfg.ReportDir = filepath.Join(t.TempDir(), "report")
 	n, _ := rand.Int(rand.Reader, big.NewInt(40))
 	cfg.Lab.Name = fmt.Sprintf("chaos%d", n.Int64())
-	cfg.Lab.Subnet = netip.MustParsePrefix(fmt.Sprintf("10.99.%d.0/24", 200+n.Int64()))
+	// 10.99.60-99: a range no other lab test uses (lab 200-249, e2e 150-199, podbench 101-148).
+	cfg.Lab.Subnet = netip.MustParsePrefix(fmt.Sprintf("10.99.%d.0/24", 60+n.Int64()))
 	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	t.Cleanup(func() {
 		if err := lab.DownDir(context.Background(), cfg.LabDir, nil); err != nil {
@@ -72,6 +77,29 @@ func TestShortChaosRun(t *testing.T) {
 			continue
 		}
 		kinds[f.Kind] = true
+		switch f.Kind {
+		case fault.Corrupt:
+			// Refused to start (exited), then rejoined wiped; or recovered.
+			if !strings.Contains(f.Outcome, "on restart: serves") && !strings.Contains(f.Outcome, "on restart: exited") &&
+				!strings.Contains(f.Outcome, "wiped") {
+				t.Errorf("fault %d (%s): outcome %q says neither refused nor recovered", f.Seq, f.Kind, f.Outcome)
+			}
+		case fault.DiskFull:
+			if f.Outcome == "" {
+				t.Errorf("fault %d (%s): no outcome recorded", f.Seq, f.Kind)
+			}
+		}
+		t.Logf("fault %d %s: %s → %s", f.Seq, f.Kind, f.Detail, f.Outcome)
+	}
+	for _, k := range []fault.Kind{fault.DiskFull, fault.Corrupt} {
+		if !kinds[k] {
+			t.Errorf("the data fault %s was not injected", k)
+		}
+	}
+	if rep.Service == nil || rep.Service.Requests == 0 {
+		t.Errorf("no service requests recorded: %+v", rep.Service)
+	} else {
+		t.Logf("service: %d requests, %d failed (%d outside fault windows)", rep.Service.Requests, rep.Service.Failed, rep.Service.Outside)
 	}
 	t.Logf("fault kinds injected: %d of %d: %v", len(kinds), len(fault.Kinds), kinds)
 	if len(kinds) < 5 {

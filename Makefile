@@ -60,7 +60,7 @@ test-integration: build
 CHAOS_DURATION ?= 3m
 chaos: build
 	$(GO) test -count=1 -timeout 5m -tags chaosbug ./tools/chaos/planted/
-	SKIFF_BIN=$(CURDIR)/$(BIN) SKIFF_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=1 -timeout 60m -tags integration -run TestShortChaosRun -v ./tools/chaos/run/
+	SKIFF_BIN=$(CURDIR)/$(BIN) SKIFF_CHAOS_DURATION=$(CHAOS_DURATION) SKIFF_CHAOS_DATA_FAULTS=1 $(GO) test -count=1 -timeout 60m -tags integration -run TestShortChaosRun -v ./tools/chaos/run/
 
 ## bench: Skiff's store beside a three-member etcd, the API against raw store puts, the scheduler in wasm against native
 bench: build
